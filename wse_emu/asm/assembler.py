@@ -1,0 +1,357 @@
+"""Assemble one program instance (a program with concrete params) into the 9-word binary
+encoding of isa/instructions.toml, with its symbols, tasks and initial data."""
+from __future__ import annotations
+
+import difflib
+import re
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+from lark import Tree
+
+from .. import isa
+from .errors import Pos
+from .expr import Scope
+from .parser import Program, ProgramSet
+
+_REG = re.compile(r"^r(\d+)$")
+_DSD = re.compile(r"^d(\d+)$")
+RESERVED = {f"r{i}" for i in range(isa.N_REGS)} | {f"d{i}" for i in range(isa.N_DSDS)} \
+    | {"WIDTH", "HEIGHT"}
+INT32_MIN, UINT32_MAX = -(1 << 31), (1 << 32) - 1
+
+
+@dataclass
+class Symbol:
+    name: str
+    addr: int
+    dtype: str
+    shape: tuple
+    line: int = 0
+
+    @property
+    def count(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.count * isa.DTYPE_SIZE[self.dtype]
+
+
+@dataclass
+class Image:
+    """One assembled program instance; code addresses are absolute (base applied)."""
+    program: str
+    params: dict
+    base: int
+    code: np.ndarray                     # int32[n, 9] binary encoding
+    positions: list                      # Pos per instruction
+    symbols: dict                        # name -> Symbol
+    labels: dict                         # name -> absolute pc
+    tasks: list                          # (name, absolute entry pc, color or -1)
+    init: list = field(default_factory=list)   # (addr, bytes)
+    data_bytes: int = 0
+
+    @property
+    def main(self) -> int:
+        return self.labels.get("main", self.base)
+
+
+def f32_bits(value: float) -> int:
+    return struct.unpack("<i", struct.pack("<f", value))[0]
+
+
+def to_int32(value: int) -> int:
+    return value - (1 << 32) if value > 0x7FFFFFFF else value
+
+
+def dtype_array(values, dtype: str) -> np.ndarray:
+    """Values as a NumPy array of the emulator's storage type for dtype."""
+    if dtype == "bf16":
+        import ml_dtypes
+        return np.asarray(values, dtype=np.float32).astype(ml_dtypes.bfloat16)
+    np_type = {"f16": np.float16, "f32": np.float32, "i16": np.int16, "i8": np.int8,
+               "i32": np.int32}[dtype]
+    arr = np.asarray(values)
+    if np.issubdtype(np_type, np.integer) and arr.dtype.kind == "f":
+        arr = np.rint(arr)
+    return arr.astype(np_type)
+
+
+def split_mnemonic(text: str):
+    base, *suffixes = text.split(".")
+    return base, suffixes
+
+
+def base_scope(pset: ProgramSet, width: int, height: int) -> dict:
+    """Global constants plus WIDTH and HEIGHT of the mesh."""
+    values = {"WIDTH": width, "HEIGHT": height}
+    scope = Scope(pset.source, values)
+    for name, expr, pos in pset.consts:
+        _check_name(name, pos, values)
+        values[name] = scope.eval(expr)
+    return values
+
+
+def _check_name(name: str, pos: Pos, taken: dict):
+    if name in RESERVED:
+        raise pos.error(f"{name!r} is a reserved name (registers r0-r15, d0-d15, WIDTH, HEIGHT)")
+    if name in taken:
+        raise pos.error(f"{name!r} is already defined")
+
+
+def program_params(pset: ProgramSet, prog: Program, globals_: dict, overrides: dict) -> dict:
+    """Evaluate a program's params in order; `overrides` maps name -> (value, pos)."""
+    values = dict(globals_)
+    scope = Scope(pset.source, values)
+    declared = set()
+    for name, expr, pos in prog.params:
+        _check_name(name, pos, {k: v for k, v in values.items() if k not in globals_})
+        declared.add(name)
+        values[name] = overrides[name][0] if name in overrides else scope.eval(expr)
+    for name, (_, pos) in overrides.items():
+        if name not in declared:
+            raise pos.error(f"program {prog.name!r} has no .param {name!r}",
+                            "declared params: " + (", ".join(sorted(declared)) or "none"))
+    return {k: values[k] for k in [p[0] for p in prog.params]}, values
+
+
+class _Encoder:
+    def __init__(self, pset: ProgramSet, prog: Program, scope: Scope, labels: dict,
+                 task_ids: dict, n_colors: int):
+        self.pset = pset
+        self.prog = prog
+        self.scope = scope
+        self.labels = labels
+        self.task_ids = task_ids
+        self.n_colors = n_colors
+        self.table = isa.by_mnemonic()
+
+    def encode(self, stmt) -> np.ndarray:
+        base, suffixes = split_mnemonic(stmt.mnemonic)
+        row = self.table.get(base)
+        if row is None:
+            close = difflib.get_close_matches(base, self.table, n=3)
+            hint = ("did you mean " + " or ".join(close) + "?") if close else \
+                "see docs/ISA.md for the instruction set"
+            raise stmt.pos.error(f"unknown instruction {base!r}", hint)
+        dt, dt2 = self._dtypes(row, suffixes, stmt.pos)
+        word = np.zeros(isa.ENCODING_WORDS, np.int32)
+        word[0], word[1], word[2] = row.opcode, dt, dt2
+        ops = stmt.operands
+        required = sum(1 for o in row.operands if o.default is None)
+        if not required <= len(ops) <= len(row.operands):
+            want = str(required) if required == len(row.operands) else \
+                f"{required} to {len(row.operands)}"
+            raise stmt.pos.error(f"{base} takes {want} operands, got {len(ops)}",
+                                 f"syntax: {row.syntax}")
+        mask = 0
+        fi = 0
+        for k, spec in enumerate(row.operands):
+            if k < len(ops):
+                values, imm = self._operand(spec.kind, ops[k], row, k)
+            else:
+                values, imm = [spec.default], [True]
+            for v, is_imm in zip(values, imm):
+                word[4 + fi] = v
+                if is_imm:
+                    mask |= 1 << fi
+                fi += 1
+        word[3] = mask
+        return word
+
+    def _dtypes(self, row, suffixes, pos: Pos):
+        want = (1 if row.dtypes else 0) + (1 if row.dtypes2 else 0)
+        if len(suffixes) != want:
+            if want == 0:
+                raise pos.error(f"{row.mnemonic} takes no dtype suffix", f"syntax: {row.syntax}")
+            choices = ", ".join("." + d for d in row.dtypes)
+            raise pos.error(f"{row.mnemonic} needs {'a dtype suffix' if want == 1 else 'two dtype suffixes'}",
+                            f"syntax: {row.syntax}; T is one of {choices}")
+        if row.fixed:
+            return isa.DTYPE_CODE[row.fixed[0]], isa.DTYPE_CODE[row.fixed[1]]
+        codes = []
+        for suffix, allowed in zip(suffixes, (row.dtypes, row.dtypes2)):
+            if suffix not in allowed:
+                raise pos.error(f"{row.mnemonic} does not take .{suffix}",
+                                "allowed: " + ", ".join("." + d for d in allowed))
+            codes.append(isa.DTYPE_CODE[suffix])
+        if not codes:
+            return 0, 0
+        return codes[0], codes[-1]
+
+    def _pos(self, node) -> Pos:
+        return self.scope.pos(node)
+
+    @staticmethod
+    def _plain_name(node):
+        if isinstance(node, Tree) and node.data == "name":
+            return str(node.children[0])
+        return None
+
+    def _reg(self, node, pattern, limit):
+        name = self._plain_name(node)
+        m = pattern.match(name) if name else None
+        if m and int(m.group(1)) < limit:
+            return int(m.group(1))
+        return None
+
+    def _operand(self, kind, node, row, k):
+        where = f"operand {k + 1} of {row.mnemonic}"
+        if isinstance(node, Tree) and node.data == "special":
+            if kind not in ("rs", "ri", "rv"):
+                raise self._pos(node).error(f"{where} cannot be a special register",
+                                            f"syntax: {row.syntax}")
+            name = str(node.children[0])[1:]
+            if name not in isa.SPECIALS:
+                raise self._pos(node).error(f"unknown special %{name}",
+                                            "expected one of " + ", ".join("%" + s for s in isa.SPECIALS))
+            return [isa.SPECIAL_BASE + isa.SPECIALS.index(name)], [False]
+        if isinstance(node, Tree) and node.data == "address" and kind != "addr":
+            raise self._pos(node).error(f"{where} is not an address", f"syntax: {row.syntax}")
+        if kind in ("rd", "rs", "ri", "rv"):
+            r = self._reg(node, _REG, isa.N_REGS)
+            if r is not None:
+                return [r], [False]
+            if kind in ("rd", "rs"):
+                raise self._pos(node).error(f"{where} must be a register r0-r{isa.N_REGS - 1}"
+                                            + (" or a special" if kind == "rs" else ""),
+                                            f"syntax: {row.syntax}")
+            value = self.scope.eval(node) if kind == "rv" else self._int(node)
+            if isinstance(value, float):
+                return [f32_bits(value)], [True]
+            return [self._int32(value, node)], [True]
+        if kind == "dsd":
+            d = self._reg(node, _DSD, isa.N_DSDS)
+            if d is None:
+                raise self._pos(node).error(f"{where} must be a DSD register d0-d{isa.N_DSDS - 1}",
+                                            f"syntax: {row.syntax}")
+            return [d], [False]
+        if kind == "addr":
+            inner = node.children[0] if isinstance(node, Tree) and node.data == "address" else node
+            base, offset = self._address(inner)
+            return [base, self._int32(offset, node)], [False, True]
+        if kind == "color":
+            c = self._int(node)
+            if not 0 <= c < self.n_colors:
+                raise self._pos(node).error(f"color {c} out of range 0-{self.n_colors - 1}")
+            return [c], [True]
+        if kind == "label":
+            name = self._plain_name(node)
+            if name is None or name not in self.labels:
+                raise self._pos(node).error(f"undefined label {name or '(expression)'!r}",
+                                            "labels: " + ", ".join(sorted(self.labels)))
+            return [self.labels[name]], [True]
+        if kind == "task":
+            name = self._plain_name(node)
+            if name is None or name not in self.task_ids:
+                raise self._pos(node).error(f"undefined task {name or '(expression)'!r}",
+                                            "tasks: " + (", ".join(sorted(self.task_ids)) or "none"))
+            return [self.task_ids[name]], [True]
+        return [self._int32(self._int(node), node)], [True]   # imm
+
+    def _int(self, node) -> int:
+        self._no_registers(node)
+        return self.scope.int(node)
+
+    def _no_registers(self, node):
+        if isinstance(node, Tree):
+            if node.data == "name" and (_REG.match(str(node.children[0]))
+                                         or _DSD.match(str(node.children[0]))):
+                raise self._pos(node).error(f"register {node.children[0]} cannot appear in an expression here")
+            for c in node.children:
+                self._no_registers(c)
+
+    def _int32(self, value: int, node) -> int:
+        if not INT32_MIN <= value <= UINT32_MAX:
+            raise self._pos(node).error(f"immediate {value} does not fit in 32 bits")
+        return to_int32(value)
+
+    def _address(self, node):
+        """[rN + expr] -> (N, value of expr); [expr] -> (-1, value)."""
+        terms = []
+
+        def walk(n, sign):
+            if isinstance(n, Tree) and n.data in ("add", "sub"):
+                walk(n.children[0], sign)
+                walk(n.children[1], sign if n.data == "add" else -sign)
+            else:
+                terms.append((n, sign))
+
+        walk(node, 1)
+        base = -1
+        offset = 0
+        for n, sign in terms:
+            r = self._reg(n, _REG, isa.N_REGS)
+            if r is not None:
+                if base >= 0 or sign < 0:
+                    raise self._pos(n).error("an address takes one base register, added: [rN + offset]")
+                base = r
+            else:
+                offset += sign * self._int(n)
+        return base, offset
+
+
+def assemble_program(pset: ProgramSet, prog: Program, globals_: dict, overrides: dict,
+                     base: int, n_colors: int) -> Image:
+    params, values = program_params(pset, prog, globals_, overrides)
+    scope = Scope(pset.source, values)
+    symbols = {}
+    sizes = {}
+    addr = 0
+    init = []
+    for decl in prog.data:
+        _check_name(decl.name, decl.pos, values)
+        shape = tuple(scope.int(e) for e in decl.shape)
+        if any(s <= 0 for s in shape):
+            raise decl.pos.error(f"symbol {decl.name!r} has a non-positive dimension {shape}")
+        addr = (addr + 3) & ~3                      # every symbol starts 4-byte aligned
+        sym = Symbol(decl.name, addr, decl.dtype, shape, decl.pos.line)
+        symbols[decl.name] = sym
+        sizes[decl.name] = (sym.nbytes, sym.count)
+        values[decl.name] = addr
+        if decl.init is not None:
+            init.append((addr, _init_bytes(scope, decl, sym)))
+        addr += sym.nbytes
+    scope.sizes = sizes
+    labels = {}
+    for name, (index, pos) in prog.labels.items():
+        _check_name(name, pos, values)
+        labels[name] = base + index
+    task_ids = {}
+    tasks = []
+    for t in prog.tasks:
+        if len(tasks) >= isa.MAX_TASKS:
+            raise t.pos.error(f"more than {isa.MAX_TASKS} tasks in program {prog.name!r}")
+        color = -1
+        if t.color is not None:
+            color = scope.int(t.color)
+            if not 0 <= color < n_colors:
+                raise t.pos.error(f"task color {color} out of range 0-{n_colors - 1}")
+            for other in tasks:
+                if other[2] == color:
+                    raise t.pos.error(f"color {color} already bound to task {other[0]!r}")
+        if t.index >= len(prog.code):
+            raise t.pos.error(f"task {t.name!r} has no code")
+        task_ids[t.name] = len(tasks)
+        tasks.append((t.name, base + t.index, color))
+    if prog.code and "main" not in labels:
+        raise prog.pos.error(f"program {prog.name!r} has no 'main:' label")
+    values.update(labels)
+    enc = _Encoder(pset, prog, scope, labels, task_ids, n_colors)
+    code = np.zeros((len(prog.code), isa.ENCODING_WORDS), np.int32)
+    for i, stmt in enumerate(prog.code):
+        code[i] = enc.encode(stmt)
+    return Image(prog.name, params, base, code, [s.pos for s in prog.code], symbols, labels,
+                 tasks, init, addr)
+
+
+def _init_bytes(scope: Scope, decl, sym: Symbol) -> bytes:
+    if isinstance(decl.init, list):
+        vals = [scope.eval(e) for e in decl.init]
+        if len(vals) != sym.count:
+            raise decl.pos.error(f"{decl.name!r} has {sym.count} elements but {len(vals)} initial values")
+    else:
+        vals = [scope.eval(decl.init)] * sym.count
+    return dtype_array(vals, sym.dtype).tobytes()

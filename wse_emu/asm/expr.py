@@ -1,0 +1,111 @@
+"""Assembler-time expressions: integer and float arithmetic over constants, params,
+symbols (their byte address), labels and tasks."""
+from __future__ import annotations
+
+import math
+import operator
+
+from lark import Token, Tree
+
+from .errors import Pos, Source
+
+BUILTIN_NAMES = {"inf": math.inf, "nan": math.nan}
+
+_BINARY = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul,
+    "bor": operator.or_, "bxor": operator.xor, "band": operator.and_,
+    "shl": operator.lshift, "shr": operator.rshift,
+}
+_INT_ONLY = {"bor", "bxor", "band", "shl", "shr", "mod", "inv"}
+
+
+def _cdiv(a, b):
+    return -(-a // b)
+
+
+class Scope:
+    """Names visible to an expression. `sizes` maps a .data symbol to (bytes, elements)."""
+
+    def __init__(self, src: Source, values: dict, sizes: dict | None = None):
+        self.src = src
+        self.values = values
+        self.sizes = sizes or {}
+
+    def pos(self, node) -> Pos:
+        if isinstance(node, Token):
+            return Pos(self.src, node.line, node.column)
+        return Pos(self.src, node.meta.line, node.meta.column)
+
+    def eval(self, node):
+        if isinstance(node, Token):
+            return self._name(node)
+        kind = node.data
+        ch = node.children
+        if kind == "int":
+            return int(ch[0])
+        if kind == "hex":
+            return int(ch[0], 16)
+        if kind == "float":
+            return float(ch[0])
+        if kind == "name":
+            return self._name(ch[0])
+        if kind == "neg":
+            return -self.eval(ch[0])
+        if kind == "factor":      # unary plus
+            return self.eval(ch[0])
+        if kind == "inv":
+            return ~self.int(ch[0])
+        if kind == "func":
+            return self._func(ch[0], ch[1].children)
+        if kind in _BINARY or kind in ("div", "mod"):
+            a, b = self.eval(ch[0]), self.eval(ch[1])
+            if kind in _INT_ONLY and not (isinstance(a, int) and isinstance(b, int)):
+                raise self.pos(node).error(f"operator needs integers, got {a!r} and {b!r}")
+            if kind in ("div", "mod"):
+                if b == 0:
+                    raise self.pos(node).error("division by zero")
+                if kind == "mod":
+                    return a % b
+                return a // b if isinstance(a, int) and isinstance(b, int) else a / b
+            if kind in ("shl", "shr") and b < 0:
+                raise self.pos(node).error("negative shift count")
+            return _BINARY[kind](a, b)
+        raise self.pos(node).error(f"not an expression here ({kind})")
+
+    def int(self, node) -> int:
+        value = self.eval(node)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise self.pos(node).error(f"expected an integer, got {value!r}")
+            value = int(value)
+        return value
+
+    def _name(self, tok: Token):
+        name = str(tok)
+        if name in self.values:
+            return self.values[name]
+        if name in BUILTIN_NAMES:
+            return BUILTIN_NAMES[name]
+        known = sorted(n for n in self.values if not n.startswith("_"))
+        hint = ("known names: " + ", ".join(known[:20])) if known else ""
+        raise self.pos(tok).error(f"undefined name {name!r}", hint)
+
+    def _func(self, tok: Token, args):
+        name = str(tok)
+        if name in ("sizeof", "len"):
+            if len(args) != 1 or not (isinstance(args[0], Tree) and args[0].data == "name"):
+                raise self.pos(tok).error(f"{name}() takes one .data symbol name")
+            sym = str(args[0].children[0])
+            if sym not in self.sizes:
+                raise self.pos(args[0]).error(f"{sym!r} is not a .data symbol")
+            nbytes, count = self.sizes[sym]
+            return nbytes if name == "sizeof" else count
+        funcs = {"min": min, "max": max, "cdiv": _cdiv, "abs": abs}
+        if name not in funcs:
+            raise self.pos(tok).error(f"unknown function {name!r}",
+                                      "expected one of sizeof, len, min, max, cdiv, abs")
+        vals = [self.eval(a) for a in args]
+        try:
+            return funcs[name](*vals)
+        except (TypeError, ZeroDivisionError) as e:
+            raise self.pos(tok).error(f"{name}(): {e}") from None

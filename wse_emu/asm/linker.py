@@ -1,0 +1,162 @@
+"""Link a ProgramSet onto a mesh: evaluate the layout, assemble each (program, params)
+instance once, check every PE's SRAM footprint, and build the route tables."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import isa
+from ..arch import ArchProfile
+from .assembler import Image, assemble_program, base_scope
+from .errors import AsmError
+from .expr import Scope
+from .parser import ProgramSet
+
+DIR_BIT = {d: 1 << i for i, d in enumerate(isa.DIRECTIONS)}
+
+
+@dataclass
+class Region:
+    image: int          # index into Linked.images
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass
+class Linked:
+    """A program set placed on a width x height mesh; what the runtime loads."""
+    pset: ProgramSet
+    width: int
+    height: int
+    arch: ArchProfile
+    images: list               # Image
+    regions: list              # Region
+    pe_image: np.ndarray       # int32[n_pe], -1 where nothing is placed
+    code: np.ndarray           # int32[n_insn, 9] binary encoding, all images
+    positions: list            # Pos per instruction
+    rx: np.ndarray             # uint8[n_pe, colors] direction bits
+    tx: np.ndarray
+
+    @property
+    def filename(self) -> str:
+        return self.pset.source.filename
+
+    def image_at(self, x: int, y: int) -> Image | None:
+        i = self.pe_image[y * self.width + x]
+        return None if i < 0 else self.images[i]
+
+    def region_at(self, x: int, y: int) -> Region | None:
+        for r in self.regions:
+            if r.x <= x < r.x + r.w and r.y <= y < r.y + r.h:
+                return r
+        return None
+
+    def source_line(self, pc: int) -> tuple[int, str]:
+        if not 0 <= pc < len(self.positions):
+            return 0, ""
+        pos = self.positions[pc]
+        lines = self.pset.source.text.splitlines()
+        return pos.line, lines[pos.line - 1].strip() if pos.line <= len(lines) else ""
+
+
+def _rect(scope: Scope, trees, pos, width, height):
+    x, y, w, h = (scope.int(t) for t in trees)
+    if w <= 0 or h <= 0:
+        raise pos.error(f"empty rectangle: size {w},{h}")
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        raise pos.error(f"rectangle at {x},{y} size {w},{h} leaves the {width}x{height} mesh")
+    return x, y, w, h
+
+
+def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile) -> Linked:
+    if width <= 0 or height <= 0:
+        raise AsmError(f"mesh must be at least 1x1, got {width}x{height}", pset.source.filename)
+    n_colors = arch["colors"]
+    globals_ = base_scope(pset, width, height)
+    scope = Scope(pset.source, dict(globals_))
+    places = pset.places
+    if not pset.programs:
+        raise AsmError("no program: the file has no code or data", pset.source.filename, 1, 1,
+                       pset.source.text)
+    if not places:
+        if len(pset.programs) > 1:
+            raise AsmError("several programs but no 'place' in a .layout section",
+                           pset.source.filename, 1, 1, pset.source.text)
+        places = None
+    pe_image = np.full(width * height, -1, np.int32)
+    instances = {}
+    images: list[Image] = []
+    regions = []
+    base = 0
+    plan = places if places is not None else [None]
+    for place in plan:
+        if place is None:
+            prog = next(iter(pset.programs.values()))
+            rect, overrides = (0, 0, width, height), {}
+        else:
+            if place.program not in pset.programs:
+                raise place.pos.error(f"no program named {place.program!r}",
+                                      "programs: " + ", ".join(pset.programs))
+            prog = pset.programs[place.program]
+            rect = _rect(scope, place.rect, place.pos, width, height)
+            overrides = {n: (scope.eval(e), p) for n, e, p in place.params}
+        key = (prog.name, tuple(sorted((k, v[0]) for k, v in overrides.items())))
+        if key not in instances:
+            image = assemble_program(pset, prog, globals_, overrides, base, n_colors)
+            _check_footprint(image, arch, place.pos if place else prog.pos)
+            _check_arch(image, arch)
+            instances[key] = len(images)
+            images.append(image)
+            base += len(image.code)
+        index = instances[key]
+        x, y, w, h = rect
+        block = pe_image.reshape(height, width)[y:y + h, x:x + w]
+        if (block >= 0).any():
+            raise (place.pos if place else prog.pos).error(
+                f"placement of {prog.name!r} at {x},{y} size {w},{h} overlaps an earlier placement")
+        block[:] = index
+        regions.append(Region(index, x, y, w, h))
+    code = np.concatenate([im.code for im in images]) if images else \
+        np.zeros((0, isa.ENCODING_WORDS), np.int32)
+    positions = [p for im in images for p in im.positions]
+    rx = np.zeros((width * height, n_colors), np.uint8)
+    tx = np.zeros((width * height, n_colors), np.uint8)
+    for route in pset.routes:
+        color = scope.int(route.color)
+        if not 0 <= color < n_colors:
+            raise route.pos.error(f"color {color} out of range 0-{n_colors - 1}")
+        x, y, w, h = _rect(scope, route.rect, route.pos, width, height)
+        rxb = sum(DIR_BIT[d] for d in set(route.rx))
+        txb = sum(DIR_BIT[d] for d in set(route.tx))
+        r2 = rx.reshape(height, width, n_colors)
+        t2 = tx.reshape(height, width, n_colors)
+        r2[y:y + h, x:x + w, color] = rxb
+        t2[y:y + h, x:x + w, color] = txb
+    return Linked(pset, width, height, arch, images, regions, pe_image, code, positions, rx, tx)
+
+
+def _check_footprint(image: Image, arch: ArchProfile, pos):
+    code_bytes = len(image.code) * arch["code_bytes_per_insn"]
+    total = image.data_bytes + code_bytes
+    limit = arch["sram_bytes"]
+    if total > limit:
+        syms = sorted(image.symbols.values(), key=lambda s: -s.nbytes)
+        listing = ", ".join(f"{s.name} {s.dtype}{list(s.shape)} = {s.nbytes} B" for s in syms[:8])
+        raise pos.error(
+            f"program {image.program!r} needs {total} bytes of SRAM per PE but a PE has {limit}",
+            f"data {image.data_bytes} B ({listing}); code {len(image.code)} instructions = "
+            f"{code_bytes} B")
+
+
+def _check_arch(image: Image, arch: ArchProfile):
+    table = isa.table()
+    for word, pos in zip(image.code, image.positions):
+        row = table[word[0]]
+        dtype = isa.DTYPES[word[1]] if (row.dtypes or row.fixed) else None
+        cls = row.cost_class(dtype) if isinstance(row.cost, dict) else row.cost
+        if cls in isa.costs()["simd"] and arch.simd_width(cls) == 0:
+            raise pos.error(f"{row.mnemonic}.{dtype} needs {cls} SIMD, which {arch.name} does not have",
+                            "use --arch wse3")

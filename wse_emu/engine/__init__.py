@@ -1,0 +1,1 @@
+"""Engine layer: Numba kernels over the mesh state arrays; knows nothing of text."""

@@ -1,0 +1,509 @@
+"""The run loop: lowest-clock-first scheduling of runnable PEs with a lag window, and the
+per-instruction dispatch. Everything here runs inside Numba; Python calls run() once per
+batch of work (until done, fault, deadlock or the cycle limit)."""
+import numpy as np
+from numba import njit
+
+from ..isa import CALL_DEPTH, MAX_TASKS
+from .fabric import (
+    block_sender,
+    dest_full,
+    has_route,
+    heap_pop,
+    make_runnable,
+    q_pop,
+    send_wavelet,
+)
+from .fp import bf16_bits, f16_bits
+from .kinds import (
+    C_CPE,
+    C_DT,
+    C_F0,
+    C_F1,
+    C_F2,
+    C_FN,
+    C_MASK,
+    C_SEM,
+    CFG_LAG,
+    CFG_NCOLORS,
+    CFG_SRAM,
+    CFG_TASK_SWITCH,
+    DK_FIN,
+    DK_FOUT,
+    DK_MEM,
+    DT_BF16,
+    DT_F16,
+    DT_I8,
+    DT_I16,
+    F_ALIGN,
+    F_BAD_DSD,
+    F_BAD_TASK,
+    F_CALL_DEPTH,
+    F_NO_ROUTE,
+    F_QUEUE_MISUSE,
+    F_SRAM_RANGE,
+    FN_ABS,
+    FN_ADD,
+    FN_ALWAYS,
+    FN_AND,
+    FN_EQ,
+    FN_FMAC,
+    FN_FTOI,
+    FN_GE,
+    FN_ITOF,
+    FN_LT,
+    FN_MAX,
+    FN_MIN,
+    FN_MUL,
+    FN_NE,
+    FN_NEG,
+    FN_OR,
+    FN_SHL,
+    FN_SHR,
+    FN_SRA,
+    FN_SUB,
+    FN_XOR,
+    M_ACTIVE,
+    M_FAULT_PE,
+    M_HEAP,
+    M_MAX_CYCLES,
+    M_STATUS,
+    P_BUSY,
+    P_CLOCK,
+    P_FARG,
+    P_FAULT,
+    P_HALTCLK,
+    P_IDLE,
+    P_IMG,
+    P_INSTR,
+    P_KEY,
+    P_PC,
+    P_PICK,
+    P_RD,
+    P_RECVD,
+    P_SP,
+    P_STALL,
+    P_STATE,
+    P_TACT,
+    P_TASK,
+    P_TBLK,
+    P_WAIT,
+    P_WR,
+    R_CYCLE_LIMIT,
+    R_DEADLOCK,
+    R_DONE,
+    R_FAULT,
+    R_RUNNING,
+    S_FAULT,
+    S_HALT,
+    S_IDLE,
+    S_RECV,
+    SEM_ACTIVATE,
+    SEM_ALU,
+    SEM_BLOCK,
+    SEM_BR,
+    SEM_CALL,
+    SEM_DFIN,
+    SEM_DFOUT,
+    SEM_DLEN,
+    SEM_DMEM,
+    SEM_FALU,
+    SEM_HALT,
+    SEM_LD,
+    SEM_MOV,
+    SEM_RECV,
+    SEM_RET,
+    SEM_SEND,
+    SEM_SENDX,
+    SEM_ST,
+    SEM_UNBLOCK,
+    SEM_VRED,
+    SEM_VUN,
+)
+from .vector import BLOCKED, bits_to_f32, read_reg, vector_op
+
+MAX_DSD_LEN = 65535
+
+
+@njit(cache=True)
+def wrap32(v):
+    return ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+
+
+@njit(cache=True)
+def operand(S, p, pc, k):
+    """Field k of the instruction at pc: the immediate, or the register/special's value."""
+    raw = np.int64(S.code[pc, C_F0 + k])
+    if (S.code[pc, C_MASK] >> k) & 1:
+        return raw
+    return read_reg(S, p, raw)
+
+
+@njit(cache=True)
+def fault(S, p, code, arg):
+    S.pe[p, P_STATE] = S_FAULT
+    S.pe[p, P_FAULT] = code
+    S.pe[p, P_FARG] = arg
+    S.misc[M_STATUS] = R_FAULT
+    S.misc[M_FAULT_PE] = p
+
+
+@njit(cache=True)
+def mem_fault(S, addr, size):
+    if addr < 0 or addr + size > S.cfg[CFG_SRAM]:
+        return F_SRAM_RANGE
+    if addr % size != 0:
+        return F_ALIGN
+    return 0
+
+
+@njit(cache=True)
+def pick_task(S, p):
+    """Start the activated, unblocked task that is ready first (ties: lowest id). A data task
+    takes its wavelet into r0. Returns False when nothing is ready."""
+    pe = S.pe
+    img = pe[p, P_IMG]
+    nc = S.cfg[CFG_NCOLORS]
+    best = -1
+    best_t = np.int64(0)
+    for t in range(MAX_TASKS):
+        entry = S.task_entry[img, t]
+        if entry < 0 or (pe[p, P_TBLK] >> t) & 1:
+            continue
+        color = S.task_color[img, t]
+        if color < 0:
+            if not (pe[p, P_TACT] >> t) & 1:
+                continue
+            ready = pe[p, P_CLOCK]
+        else:
+            qi = p * nc + color
+            if S.qcount[qi] == 0:
+                continue
+            ready = max(pe[p, P_CLOCK], S.qtime[qi, S.qhead[qi]])
+        if best < 0 or ready < best_t:
+            best = t
+            best_t = ready
+    if best < 0:
+        return False
+    if best_t > pe[p, P_CLOCK]:
+        pe[p, P_IDLE] += best_t - pe[p, P_CLOCK]
+        pe[p, P_CLOCK] = best_t
+    color = S.task_color[img, best]
+    if color < 0:
+        pe[p, P_TACT] &= ~(np.int64(1) << best)
+    else:
+        S.regs[p, 0] = np.int64(q_pop(S, p * nc + color, pe[p, P_CLOCK])) & 0xFFFFFFFF
+        pe[p, P_RECVD] += 1
+    switch = S.cfg[CFG_TASK_SWITCH]
+    pe[p, P_CLOCK] += switch
+    pe[p, P_BUSY] += switch
+    pe[p, P_PC] = S.task_entry[img, best]
+    pe[p, P_TASK] = best
+    pe[p, P_SP] = 0
+    return True
+
+
+@njit(cache=True)
+def alu(fn, a, b):
+    if fn == FN_ADD:
+        return wrap32(a + b)
+    if fn == FN_SUB:
+        return wrap32(a - b)
+    if fn == FN_MUL:
+        return wrap32(a * b)
+    if fn == FN_AND:
+        return wrap32(a & b)
+    if fn == FN_OR:
+        return wrap32(a | b)
+    if fn == FN_XOR:
+        return wrap32(a ^ b)
+    if fn == FN_SHL:
+        return wrap32(a << (b & 31))
+    if fn == FN_SHR:
+        return wrap32((a & 0xFFFFFFFF) >> (b & 31))
+    if fn == FN_SRA:
+        return wrap32(a >> (b & 31))
+    if fn == FN_MIN:
+        return min(a, b)
+    if fn == FN_MAX:
+        return max(a, b)
+    if fn == FN_LT:
+        return 1 if a < b else 0
+    return 1 if a == b else 0          # eq
+
+
+@njit(cache=True, error_model="numpy")
+def falu(S, p, pc, fn):
+    """Scalar fp32 op; returns (is_int_result, int value, float value)."""
+    a = bits_to_f32(S, operand(S, p, pc, 1))
+    b = 0.0
+    if fn != FN_NEG and fn != FN_ABS and fn != FN_ITOF and fn != FN_FTOI:
+        b = bits_to_f32(S, operand(S, p, pc, 2))
+    if fn == FN_ADD:
+        return False, 0, a + b
+    if fn == FN_SUB:
+        return False, 0, a - b
+    if fn == FN_MUL:
+        return False, 0, a * b
+    if fn == FN_FMAC:
+        return False, 0, np.float64(S.regf[p, S.code[pc, C_F0]]) + a * b
+    if fn == FN_MAX or fn == FN_MIN:
+        if a != a or b != b:
+            return False, 0, np.nan
+        return False, 0, (max(a, b) if fn == FN_MAX else min(a, b))
+    if fn == FN_NEG:
+        return False, 0, -a
+    if fn == FN_ABS:
+        return False, 0, abs(a)
+    if fn == FN_LT:
+        return True, (1 if a < b else 0), 0.0
+    if fn == FN_ITOF:
+        return False, 0, np.float64(np.float32(np.int64(wrap32(operand(S, p, pc, 1)))))
+    if fn == FN_FTOI:
+        if a != a:
+            return True, 0, 0.0
+        t = min(max(np.trunc(a), -2147483648.0), 2147483647.0)
+        return True, np.int64(t), 0.0
+    return True, (1 if a == b else 0), 0.0     # eq
+
+
+@njit(cache=True)
+def load(S, p, addr, dt):
+    if dt == DT_F16:
+        S.cvt_f[0] = S.f16tab[S.sram16[p, addr >> 1]]
+        return np.int64(S.cvt_u[0])
+    if dt == DT_BF16:
+        S.cvt_f[0] = S.bf16tab[S.sram16[p, addr >> 1]]
+        return np.int64(S.cvt_u[0])
+    if dt == DT_I16:
+        v = np.int64(S.sram16[p, addr >> 1])
+        return v - 65536 if v >= 32768 else v
+    if dt == DT_I8:
+        v = np.int64(S.sram8[p, addr])
+        return v - 256 if v >= 128 else v
+    return np.int64(S.sram32[p, addr >> 2])      # i32, f32
+
+
+@njit(cache=True)
+def store(S, p, addr, dt, bits):
+    if dt == DT_F16:
+        S.sram16[p, addr >> 1] = f16_bits(bits_to_f32(S, bits))
+    elif dt == DT_BF16:
+        S.sram16[p, addr >> 1] = bf16_bits(bits_to_f32(S, bits))
+    elif dt == DT_I16:
+        S.sram16[p, addr >> 1] = bits & 0xFFFF
+    elif dt == DT_I8:
+        S.sram8[p, addr] = bits & 0xFF
+    else:
+        S.sram32[p, addr >> 2] = wrap32(bits)
+
+
+DT_BYTES = np.array([2, 2, 4, 2, 1, 4], np.int64)
+
+
+@njit(cache=True, error_model="numpy")
+def exec_pe(S, p, limit):
+    """Run PE p until it blocks, halts, faults, ends its last task, or passes limit."""
+    pe = S.pe
+    code = S.code
+    nc = S.cfg[CFG_NCOLORS]
+    if pe[p, P_PICK]:
+        pe[p, P_PICK] = 0
+        if not pick_task(S, p):
+            pe[p, P_STATE] = S_IDLE
+            return
+    while True:
+        if pe[p, P_CLOCK] > limit:
+            make_runnable(S, p, pe[p, P_CLOCK])
+            return
+        pc = pe[p, P_PC]
+        sem = code[pc, C_SEM]
+        if sem >= SEM_VUN and sem <= SEM_VRED:
+            r = vector_op(S, p, pc)
+            if r == BLOCKED:
+                return
+            if r < 0:
+                fault(S, p, -r, pe[p, P_FARG])
+                return
+            pe[p, P_INSTR] += 1
+            pe[p, P_PC] = pc + 1
+            continue
+        cost = code[pc, C_CPE]
+        next_pc = pc + 1
+        fn = code[pc, C_FN]
+        if sem == SEM_MOV:
+            S.regs[p, code[pc, C_F0]] = wrap32(operand(S, p, pc, 1))
+        elif sem == SEM_ALU:
+            S.regs[p, code[pc, C_F0]] = alu(fn, operand(S, p, pc, 1), operand(S, p, pc, 2))
+        elif sem == SEM_FALU:
+            is_int, iv, fv = falu(S, p, pc, fn)
+            if is_int:
+                S.regs[p, code[pc, C_F0]] = iv
+            else:
+                S.regf[p, code[pc, C_F0]] = np.float32(fv)
+        elif sem == SEM_BR:
+            if fn == FN_ALWAYS:
+                next_pc = code[pc, C_F0]
+            else:
+                a = operand(S, p, pc, 0)
+                b = wrap32(operand(S, p, pc, 1))
+                if ((fn == FN_EQ and a == b) or (fn == FN_NE and a != b)
+                        or (fn == FN_LT and a < b) or (fn == FN_GE and a >= b)):
+                    next_pc = code[pc, C_F2]
+        elif sem == SEM_LD or sem == SEM_ST:
+            k = 1 if sem == SEM_LD else 0
+            base = code[pc, C_F0 + k]
+            addr = code[pc, C_F0 + k + 1] + (read_reg(S, p, base) if base >= 0 else 0)
+            dt = code[pc, C_DT]
+            err = mem_fault(S, addr, DT_BYTES[dt])
+            if err:
+                fault(S, p, err, addr)
+                return
+            if sem == SEM_LD:
+                S.regs[p, code[pc, C_F0]] = wrap32(load(S, p, addr, dt))
+                pe[p, P_RD] += DT_BYTES[dt]
+            else:
+                store(S, p, addr, dt, operand(S, p, pc, 2))
+                pe[p, P_WR] += DT_BYTES[dt]
+        elif sem == SEM_DMEM:
+            d = code[pc, C_F0]
+            base = code[pc, C_F1]
+            addr = code[pc, C_F2] + (read_reg(S, p, base) if base >= 0 else 0)
+            length = operand(S, p, pc, 3)
+            if length < 0 or length > MAX_DSD_LEN:
+                fault(S, p, F_BAD_DSD, length)
+                return
+            S.dsd[p, d, 0] = DK_MEM
+            S.dsd[p, d, 1] = addr
+            S.dsd[p, d, 2] = length
+            S.dsd[p, d, 3] = operand(S, p, pc, 4)
+        elif sem == SEM_DFIN or sem == SEM_DFOUT or sem == SEM_DLEN:
+            d = code[pc, C_F0]
+            length = operand(S, p, pc, 2 if sem != SEM_DLEN else 1)
+            if length < 0 or length > MAX_DSD_LEN:
+                fault(S, p, F_BAD_DSD, length)
+                return
+            if sem != SEM_DLEN:
+                S.dsd[p, d, 0] = DK_FIN if sem == SEM_DFIN else DK_FOUT
+                S.dsd[p, d, 1] = code[pc, C_F1]
+                S.dsd[p, d, 3] = 1
+            elif S.dsd[p, d, 0] == 0:
+                fault(S, p, F_BAD_DSD, d)
+                return
+            S.dsd[p, d, 2] = length
+        elif sem == SEM_SEND or sem == SEM_SENDX:
+            color = code[pc, C_F0]
+            if not has_route(S, p, color):
+                fault(S, p, F_NO_ROUTE, color)
+                return
+            q = dest_full(S, p, color)
+            if q >= 0:
+                block_sender(S, p, color, q)
+                return
+            if sem == SEM_SEND:
+                payload = operand(S, p, pc, 1) & 0xFFFFFFFF
+            else:
+                payload = ((operand(S, p, pc, 1) & 0xFFFF) << 16) | (operand(S, p, pc, 2) & 0xFFFF)
+            send_wavelet(S, p, color, payload, pe[p, P_CLOCK])
+        elif sem == SEM_RECV:
+            color = code[pc, C_F1]
+            if S.color_task[pe[p, P_IMG], color] >= 0:
+                fault(S, p, F_QUEUE_MISUSE, color)
+                return
+            qi = p * nc + color
+            if S.qcount[qi] == 0:
+                pe[p, P_STATE] = S_RECV
+                pe[p, P_WAIT] = color
+                return
+            arrive = S.qtime[qi, S.qhead[qi]]
+            if arrive > pe[p, P_CLOCK]:
+                pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
+                pe[p, P_CLOCK] = arrive
+            S.regs[p, code[pc, C_F0]] = wrap32(np.int64(q_pop(S, qi, pe[p, P_CLOCK])))
+            pe[p, P_RECVD] += 1
+        elif sem == SEM_ACTIVATE or sem == SEM_BLOCK or sem == SEM_UNBLOCK:
+            t = code[pc, C_F0]
+            if t < 0 or t >= MAX_TASKS or S.task_entry[pe[p, P_IMG], t] < 0:
+                fault(S, p, F_BAD_TASK, t)
+                return
+            bit = np.int64(1) << t
+            if sem == SEM_ACTIVATE:
+                pe[p, P_TACT] |= bit
+            elif sem == SEM_BLOCK:
+                pe[p, P_TBLK] |= bit
+            else:
+                pe[p, P_TBLK] &= ~bit
+        elif sem == SEM_CALL:
+            sp = pe[p, P_SP]
+            if sp >= CALL_DEPTH:
+                fault(S, p, F_CALL_DEPTH, sp)
+                return
+            S.stack[p, sp] = pc + 1
+            pe[p, P_SP] = sp + 1
+            next_pc = code[pc, C_F0]
+        elif sem == SEM_RET:
+            sp = pe[p, P_SP]
+            if sp > 0:
+                pe[p, P_SP] = sp - 1
+                next_pc = S.stack[p, sp - 1]
+            else:
+                pe[p, P_CLOCK] += cost
+                pe[p, P_BUSY] += cost
+                pe[p, P_INSTR] += 1
+                if not pick_task(S, p):
+                    pe[p, P_STATE] = S_IDLE
+                    return
+                continue
+        elif sem == SEM_HALT:
+            pe[p, P_CLOCK] += cost
+            pe[p, P_BUSY] += cost
+            pe[p, P_INSTR] += 1
+            pe[p, P_STATE] = S_HALT
+            pe[p, P_HALTCLK] = pe[p, P_CLOCK]
+            S.misc[M_ACTIVE] -= 1
+            return
+        pe[p, P_CLOCK] += cost
+        pe[p, P_BUSY] += cost
+        pe[p, P_INSTR] += 1
+        pe[p, P_PC] = next_pc
+
+
+@njit(cache=True)
+def run(S, max_cycles):
+    """Run until every PE has halted (R_DONE), a fault (R_FAULT), no PE can run (R_DEADLOCK)
+    or the slowest runnable PE passes max_cycles (R_CYCLE_LIMIT). Resumable."""
+    misc = S.misc
+    misc[M_STATUS] = R_RUNNING
+    misc[M_MAX_CYCLES] = max_cycles
+    lag = S.cfg[CFG_LAG]
+    while misc[M_HEAP] > 0:
+        p = S.heap[0]
+        if S.pe[p, P_KEY] > max_cycles:
+            misc[M_STATUS] = R_CYCLE_LIMIT
+            misc[M_FAULT_PE] = p
+            return misc[M_STATUS]
+        heap_pop(S)
+        limit = max_cycles
+        if misc[M_HEAP] > 0:
+            limit = min(limit, S.pe[S.heap[0], P_KEY] + lag)
+        exec_pe(S, p, limit)
+        if misc[M_STATUS] != R_RUNNING:
+            return misc[M_STATUS]
+    misc[M_STATUS] = R_DONE if misc[M_ACTIVE] == 0 else R_DEADLOCK
+    return misc[M_STATUS]
+
+
+@njit(cache=True)
+def launch(S, start_pc):
+    """Start the main task at start_pc[p] on every PE that has one (-1: no program)."""
+    for p in range(start_pc.shape[0]):
+        if start_pc[p] < 0:
+            continue
+        if S.pe[p, P_STATE] != S_HALT and S.pe[p, P_STATE] != 0 and S.pe[p, P_STATE] != S_IDLE:
+            continue
+        if S.pe[p, P_STATE] != S_IDLE:
+            S.misc[M_ACTIVE] += 1
+        S.pe[p, P_PC] = start_pc[p]
+        S.pe[p, P_TASK] = -1
+        S.pe[p, P_SP] = 0
+        make_runnable(S, p, S.pe[p, P_CLOCK])

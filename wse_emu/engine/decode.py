@@ -1,0 +1,66 @@
+"""Turn the binary encoding (isa/instructions.toml) into engine code words for one arch:
+semantics codes, SIMD width and cycles per element from the cost table."""
+import numpy as np
+
+from .. import isa
+from ..arch import ArchProfile
+from . import kinds as K
+
+_SEM = {name: i for i, name in enumerate(K.SEM_NAMES)}
+_FN = {name: i for i, name in enumerate(K.FN_NAMES)}
+
+
+def _check_table():
+    for row in isa.table():
+        if row.sem not in _SEM:
+            raise ValueError(f"{row.mnemonic}: engine has no semantics group {row.sem!r}")
+        if row.fn not in _FN:
+            raise ValueError(f"{row.mnemonic}: engine has no function {row.fn!r}")
+
+
+_check_table()
+
+
+def cost_of(row: isa.Insn, dtype: str | None, arch: ArchProfile) -> tuple[int, int]:
+    """(SIMD width, cycles per element) of a vector op, or (0, cycles) of a scalar op."""
+    cls = row.cost_class(dtype)
+    if cls in ("scalar", "wavelet"):
+        return 0, arch[cls]
+    per_element = arch["nonlinear_per_element"] if cls == "nonlinear" else 1
+    return arch.simd_width(cls), per_element
+
+
+def decode(binary: np.ndarray, arch: ArchProfile) -> np.ndarray:
+    table = isa.table()
+    out = np.zeros((len(binary), K.NCODE), np.int32)
+    for i, word in enumerate(binary):
+        row = table[word[0]]
+        dtype = isa.DTYPES[word[1]] if (row.dtypes or row.fixed) else None
+        width, cpe = cost_of(row, dtype, arch)
+        out[i, K.C_SEM] = _SEM[row.sem]
+        out[i, K.C_FN] = _FN[row.fn]
+        out[i, K.C_DT] = word[1]
+        out[i, K.C_DT2] = word[2]
+        out[i, K.C_MASK] = word[3]
+        out[i, K.C_F0:K.C_F0 + isa.N_FIELDS] = word[4:4 + isa.N_FIELDS]
+        out[i, K.C_WIDTH] = width
+        out[i, K.C_CPE] = cpe
+        out[i, K.C_FLOPS] = row.flops
+    return out
+
+
+def engine_config(arch: ArchProfile, width: int, height: int) -> np.ndarray:
+    cfg = np.zeros(K.NCFG, np.int64)
+    cfg[K.CFG_HOP] = arch["hop_latency"]
+    cfg[K.CFG_RAMP_ON] = arch["ramp_on"]
+    cfg[K.CFG_RAMP_OFF] = arch["ramp_off"]
+    cfg[K.CFG_QDEPTH] = arch["queue_depth"]
+    cfg[K.CFG_LAG] = arch["lag_window"]
+    cfg[K.CFG_TASK_SWITCH] = arch["task_switch"]
+    cfg[K.CFG_STARTUP] = arch["vector_startup"]
+    cfg[K.CFG_NCOLORS] = arch["colors"]
+    cfg[K.CFG_WIDTH] = width
+    cfg[K.CFG_HEIGHT] = height
+    cfg[K.CFG_SRAM] = arch["sram_bytes"]
+    cfg[K.CFG_STRIDE0:K.CFG_STRIDE0 + 8] = arch.stride_widths
+    return cfg

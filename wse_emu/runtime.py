@@ -1,0 +1,269 @@
+"""Host API: a mesh of PEs you load a program onto, copy tensors into and out of
+(memcpy_h2d / memcpy_d2h, as in the Cerebras SDK), launch and run."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .arch import ArchProfile
+from .asm import Linked, assemble, parse_file
+from .asm.assembler import dtype_array
+from .engine import kinds as K
+from .engine.core import launch as engine_launch
+from .engine.core import run as engine_run
+from .engine.decode import decode, engine_config
+from .engine.fabric import ROUTE_LOOP, ROUTE_NOT_RECEIVED, ROUTE_OFF_MESH, build_trees
+from .engine.state import new_state
+from .stats import Stats
+
+DEFAULT_MAX_CYCLES = 10**12
+DIR_NAMES = ("north", "east", "south", "west")
+
+
+class RunError(Exception):
+    """A run that did not finish: a runtime fault, a deadlock or the cycle limit."""
+
+    def __init__(self, kind: str, message: str, result: "RunResult | None" = None):
+        super().__init__(message)
+        self.kind = kind
+        self.result = result
+
+
+@dataclass
+class RunResult:
+    status: str            # "done", "fault", "deadlock", "cycle-limit"
+    stats: Stats
+    report: str = ""       # what went wrong, for the statuses other than done
+
+    @property
+    def cycles(self) -> int:
+        return self.stats.cycles
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+
+def parse_mesh(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"mesh size must look like 16x16, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"mesh size must be positive, got {text!r}")
+    return w, h
+
+
+class Mesh:
+    """A width x height mesh of PEs on one arch profile."""
+
+    def __init__(self, width: int, height: int, arch: str | ArchProfile = "wse3",
+                 overrides: dict | None = None):
+        self.width = width
+        self.height = height
+        self.arch = arch if isinstance(arch, ArchProfile) else ArchProfile(arch, overrides or {})
+        self.program: Linked | None = None
+        self.state = None
+
+    @property
+    def n_pe(self) -> int:
+        return self.width * self.height
+
+    # ------------------------------------------------------------------ loading
+    def load(self, program) -> Linked:
+        """Load a program: a Linked program, a .wsa path, or a ProgramSet / source text."""
+        if isinstance(program, Linked):
+            linked = program
+            if (linked.width, linked.height) != (self.width, self.height):
+                raise ValueError(f"program linked for {linked.width}x{linked.height}, "
+                                 f"mesh is {self.width}x{self.height}")
+        elif isinstance(program, Path) or (isinstance(program, str) and program.endswith(".wsa")
+                                           and "\n" not in program):
+            linked = assemble(parse_file(program), self.width, self.height, self.arch)
+        else:
+            linked = assemble(program, self.width, self.height, self.arch)
+        self.program = linked
+        code = decode(linked.code, self.arch)
+        active = (linked.pe_image >= 0).astype(np.uint8)
+        *trees, err = build_trees(linked.rx, linked.tx, self.width, self.height, active)
+        if err[0] >= 0:
+            raise RunError("route", self._route_error(err))
+        self.state = S = new_state(code, self.n_pe, len(linked.images),
+                                   engine_config(self.arch, self.width, self.height), trees,
+                                   self.arch["sram_bytes"], self.arch["colors"],
+                                   self.arch["queue_depth"])
+        S.pe[:, K.P_IMG] = linked.pe_image
+        for r in linked.regions:
+            block = S.pe.reshape(self.height, self.width, K.NPE)[r.y:r.y + r.h, r.x:r.x + r.w]
+            block[..., K.P_X0] = r.x
+            block[..., K.P_Y0] = r.y
+        for i, image in enumerate(linked.images):
+            for t, (_, entry, color) in enumerate(image.tasks):
+                S.task_entry[i, t] = entry
+                S.task_color[i, t] = color
+                if color >= 0:
+                    S.color_task[i, color] = t
+            pes = np.flatnonzero(linked.pe_image == i)
+            for addr, data in image.init:
+                S.sram8[pes, addr:addr + len(data)] = np.frombuffer(data, np.uint8)
+        return linked
+
+    def _route_error(self, err) -> str:
+        code, key, node, d = (int(v) for v in err)
+        n_colors = self.arch["colors"]
+        src, color = divmod(key, n_colors)
+        sx, sy = src % self.width, src // self.width
+        nx, ny = node % self.width, node // self.width
+        head = f"route error on color {color} (sent from PE ({sx},{sy})): "
+        if code == ROUTE_OFF_MESH:
+            return head + f"PE ({nx},{ny}) transmits {DIR_NAMES[d]} off the edge of the mesh"
+        if code == ROUTE_NOT_RECEIVED:
+            tx = nx + (d == 1) - (d == 3)
+            ty = ny + (d == 2) - (d == 0)
+            back = DIR_NAMES[(d + 2) % 4]
+            return head + (f"PE ({nx},{ny}) transmits {DIR_NAMES[d]} but PE ({tx},{ty}) does "
+                           f"not receive from {back} (add '{back}' to its rx)")
+        if code == ROUTE_LOOP:
+            return head + f"the route loops back through PE ({nx},{ny})"
+        return head + "unknown route error"
+
+    def _need_program(self):
+        if self.program is None:
+            raise RuntimeError("no program loaded: call Mesh.load first")
+
+    # ------------------------------------------------------------------ memcpy
+    def _symbol_targets(self, symbol, x0, y0, w, h):
+        """[(image, pe indices in row-major order of the rectangle)] for symbol."""
+        self._need_program()
+        w = self.width - x0 if w is None else w
+        h = self.height - y0 if h is None else h
+        if x0 < 0 or y0 < 0 or w <= 0 or h <= 0 or x0 + w > self.width or y0 + h > self.height:
+            raise ValueError(f"rectangle at ({x0},{y0}) size {w}x{h} is not inside the "
+                             f"{self.width}x{self.height} mesh")
+        ys, xs = np.mgrid[y0:y0 + h, x0:x0 + w]
+        pes = (ys * self.width + xs).ravel()
+        images = self.program.pe_image[pes]
+        syms = {}
+        for i in np.unique(images):
+            if i < 0:
+                raise ValueError(f"no program is placed on some PEs of the rectangle at "
+                                 f"({x0},{y0}) size {w}x{h}")
+            image = self.program.images[i]
+            if symbol not in image.symbols:
+                raise KeyError(f"program {image.program!r} has no symbol {symbol!r}; it has: "
+                               + ", ".join(image.symbols))
+            syms[i] = image.symbols[symbol]
+        shapes = {s.shape for s in syms.values()}
+        dtypes = {s.dtype for s in syms.values()}
+        if len(shapes) > 1 or len(dtypes) > 1:
+            raise ValueError(f"symbol {symbol!r} differs in shape or dtype across the rectangle")
+        return syms, pes, images, w, h
+
+    def memcpy_h2d(self, symbol: str, array, x0: int = 0, y0: int = 0, w: int | None = None,
+                   h: int | None = None):
+        """Copy array into symbol on every PE of the rectangle. array has shape
+        (h, w, *symbol shape), or any shape with h*w*elements values (PE-major, row-major)."""
+        syms, pes, images, w, h = self._symbol_targets(symbol, x0, y0, w, h)
+        sym = next(iter(syms.values()))
+        arr = np.asarray(array)
+        if arr.size != len(pes) * sym.count:
+            raise ValueError(f"{symbol!r}: {w}x{h} PEs x {sym.count} elements = "
+                             f"{len(pes) * sym.count} values, got an array of shape {arr.shape}")
+        raw = dtype_array(arr.reshape(len(pes), sym.count), sym.dtype)
+        data = raw.view(np.uint8).reshape(len(pes), sym.nbytes)
+        for i, s in syms.items():
+            sel = images == i
+            self.state.sram8[pes[sel], s.addr:s.addr + s.nbytes] = data[sel]
+
+    def memcpy_d2h(self, symbol: str, x0: int = 0, y0: int = 0, w: int | None = None,
+                   h: int | None = None) -> np.ndarray:
+        """symbol from every PE of the rectangle as an array of shape (h, w, *symbol shape)."""
+        syms, pes, images, w, h = self._symbol_targets(symbol, x0, y0, w, h)
+        sym = next(iter(syms.values()))
+        out = np.zeros((len(pes), sym.nbytes), np.uint8)
+        for i, s in syms.items():
+            sel = images == i
+            out[sel] = self.state.sram8[pes[sel], s.addr:s.addr + s.nbytes]
+        np_type = dtype_array(np.zeros(1), sym.dtype).dtype
+        return out.view(np_type).reshape((h, w) + sym.shape)
+
+    # ------------------------------------------------------------------ running
+    def launch(self):
+        """Start every placed PE's main task."""
+        self._need_program()
+        start = np.full(self.n_pe, -1, np.int64)
+        for i, image in enumerate(self.program.images):
+            if len(image.code):
+                start[self.program.pe_image == i] = image.main
+        engine_launch(self.state, start)
+
+    def run(self, max_cycles: int | None = None, check: bool = True) -> RunResult:
+        """Run until done. With check, a fault, deadlock or cycle limit raises RunError."""
+        self._need_program()
+        limit = DEFAULT_MAX_CYCLES if max_cycles is None else int(max_cycles)
+        status = engine_run(self.state, limit)
+        result = RunResult({K.R_DONE: "done", K.R_FAULT: "fault", K.R_DEADLOCK: "deadlock",
+                            K.R_CYCLE_LIMIT: "cycle-limit"}[int(status)], self.stats())
+        if result.status != "done":
+            result.report = self.explain(result.status)
+            if check:
+                raise RunError(result.status, result.report, result)
+        return result
+
+    def stats(self) -> Stats:
+        return Stats.from_state(self.state, self.width, self.height, self.arch.clock_hz)
+
+    # ------------------------------------------------------------------ reports
+    def where(self, p: int) -> str:
+        """'PE (x,y) pc N (file:line: source)' for PE index p."""
+        x, y = p % self.width, p // self.width
+        pc = int(self.state.pe[p, K.P_PC])
+        line, text = self.program.source_line(pc)
+        return f"PE ({x},{y}) pc {pc} ({self.program.filename}:{line}: {text})"
+
+    def pe_state(self, p: int) -> str:
+        pe = self.state.pe[p]
+        state = int(pe[K.P_STATE])
+        if state == K.S_RECV:
+            return f"blocked on receive, color {int(pe[K.P_WAIT])} (queue empty)"
+        if state == K.S_SEND:
+            q = int(pe[K.P_WAITPE])
+            return (f"blocked on send, color {int(pe[K.P_WAIT])}: input queue of PE "
+                    f"({q % self.width},{q // self.width}) is full")
+        if state == K.S_IDLE:
+            return "waiting for a task (none is activated or has a wavelet; missing halt?)"
+        return K.STATE_NAMES[state]
+
+    def explain(self, status: str) -> str:
+        S = self.state
+        if status == "fault":
+            p = int(S.misc[K.M_FAULT_PE])
+            code, arg = int(S.pe[p, K.P_FAULT]), int(S.pe[p, K.P_FARG])
+            return f"runtime fault at {self.where(p)}: {K.FAULT_NAMES[code]} ({_fault_arg(code, arg)})"
+        if status == "cycle-limit":
+            p = int(S.misc[K.M_FAULT_PE])
+            return (f"cycle limit {int(S.misc[K.M_MAX_CYCLES])} reached; slowest runnable: "
+                    f"{self.where(p)} at cycle {int(S.pe[p, K.P_CLOCK])}")
+        stuck = [p for p in range(self.n_pe)
+                 if S.pe[p, K.P_IMG] >= 0 and S.pe[p, K.P_STATE] not in (K.S_HALT, K.S_OFF)]
+        lines = [f"deadlock: no PE can run and {len(stuck)} have not halted"]
+        for p in stuck[:32]:
+            lines.append(f"  {self.where(p)}: {self.pe_state(p)}")
+        if len(stuck) > 32:
+            lines.append(f"  ... and {len(stuck) - 32} more")
+        return "\n".join(lines)
+
+
+def _fault_arg(code: int, arg: int) -> str:
+    if code in (K.F_SRAM_RANGE, K.F_ALIGN):
+        return f"address {arg}"
+    if code in (K.F_NO_ROUTE, K.F_QUEUE_MISUSE):
+        return f"color {arg}"
+    if code in (K.F_DSD_LEN, K.F_DSD_KIND, K.F_DSD_UNSET):
+        return f"d{arg}"
+    if code == K.F_BAD_DSD:
+        return f"length {arg}"
+    return f"{arg}"
+
