@@ -8,11 +8,13 @@ from .linker import Linked, link
 from .parser import ProgramSet, parse_file, parse_source
 
 
-def assemble(source, width: int = 1, height: int = 1, arch="wse3", filename="<input>") -> Linked:
-    """Parse (text or ProgramSet) and link onto a width x height mesh."""
+def assemble(source, width: int = 1, height: int = 1, arch="wse3", filename="<input>",
+             consts: dict | None = None) -> Linked:
+    """Parse (text or ProgramSet) and link onto a width x height mesh; consts overrides
+    .const values."""
     pset = source if isinstance(source, ProgramSet) else parse_source(source, filename)
     profile = arch if isinstance(arch, ArchProfile) else ArchProfile(arch)
-    return link(pset, width, height, profile)
+    return link(pset, width, height, profile, consts)
 
 
 __all__ = ["AsmError", "Image", "Linked", "ProgramSet", "Symbol", "assemble", "link",

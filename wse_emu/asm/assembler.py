@@ -11,7 +11,7 @@ import numpy as np
 from lark import Tree
 
 from .. import isa
-from .errors import Pos
+from .errors import AsmError, Pos
 from .expr import Scope
 from .parser import Program, ProgramSet
 
@@ -84,13 +84,18 @@ def split_mnemonic(text: str):
     return base, suffixes
 
 
-def base_scope(pset: ProgramSet, width: int, height: int) -> dict:
-    """Global constants plus WIDTH and HEIGHT of the mesh."""
+def base_scope(pset: ProgramSet, width: int, height: int, consts: dict | None = None) -> dict:
+    """Global constants (consts overrides their values) plus WIDTH and HEIGHT of the mesh."""
+    consts = dict(consts or {})
     values = {"WIDTH": width, "HEIGHT": height}
     scope = Scope(pset.source, values)
     for name, expr, pos in pset.consts:
         _check_name(name, pos, values)
-        values[name] = scope.eval(expr)
+        values[name] = consts.pop(name) if name in consts else scope.eval(expr)
+    if consts:
+        declared = ", ".join(n for n, _, _ in pset.consts) or "none"
+        raise AsmError(f"cannot set {', '.join(sorted(consts))}: not a .const of this file "
+                       f"(consts: {declared})", pset.source.filename)
     return values
 
 

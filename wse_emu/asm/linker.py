@@ -62,22 +62,48 @@ class Linked:
         return pos.line, lines[pos.line - 1].strip() if pos.line <= len(lines) else ""
 
 
+MAX_LOOP_ITERATIONS = 1 << 20
+
+
 def _rect(scope: Scope, trees, pos, width, height):
+    """(x, y, w, h), or None for an empty rectangle (a size of 0 places nothing)."""
     x, y, w, h = (scope.int(t) for t in trees)
-    if w <= 0 or h <= 0:
-        raise pos.error(f"empty rectangle: size {w},{h}")
+    if w < 0 or h < 0:
+        raise pos.error(f"negative rectangle size {w},{h}")
+    if w == 0 or h == 0:
+        return None
     if x < 0 or y < 0 or x + w > width or y + h > height:
         raise pos.error(f"rectangle at {x},{y} size {w},{h} leaves the {width}x{height} mesh")
     return x, y, w, h
 
 
-def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile) -> Linked:
+def _expand(items, src, values: dict):
+    """Each layout item once per binding of its enclosing .repeat loops, with its Scope."""
+    for item in items:
+        yield from _bind(item, item.loops, src, dict(values))
+
+
+def _bind(item, loops, src, values):
+    if not loops:
+        yield item, Scope(src, values)
+        return
+    loop, rest = loops[0], loops[1:]
+    scope = Scope(src, values)
+    start, stop = scope.int(loop.start), scope.int(loop.stop)
+    if stop - start > MAX_LOOP_ITERATIONS:
+        raise loop.pos.error(f".repeat of {stop - start} iterations is too many")
+    for i in range(start, stop):
+        yield from _bind(item, rest, src, dict(values, **{loop.name: i}))
+
+
+def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile,
+         consts: dict | None = None) -> Linked:
     if width <= 0 or height <= 0:
         raise AsmError(f"mesh must be at least 1x1, got {width}x{height}", pset.source.filename)
     n_colors = arch["colors"]
-    globals_ = base_scope(pset, width, height)
-    scope = Scope(pset.source, dict(globals_))
-    places = pset.places
+    globals_ = base_scope(pset, width, height, consts)
+    src = pset.source
+    places = list(_expand(pset.places, src, globals_))
     if not pset.programs:
         raise AsmError("no program: the file has no code or data", pset.source.filename, 1, 1,
                        pset.source.text)
@@ -91,8 +117,8 @@ def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile) -> Linked
     images: list[Image] = []
     regions = []
     base = 0
-    plan = places if places is not None else [None]
-    for place in plan:
+    plan = places if places is not None else [(None, None)]
+    for place, scope in plan:
         if place is None:
             prog = next(iter(pset.programs.values()))
             rect, overrides = (0, 0, width, height), {}
@@ -102,6 +128,8 @@ def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile) -> Linked
                                       "programs: " + ", ".join(pset.programs))
             prog = pset.programs[place.program]
             rect = _rect(scope, place.rect, place.pos, width, height)
+            if rect is None:
+                continue
             overrides = {n: (scope.eval(e), p) for n, e, p in place.params}
         key = (prog.name, tuple(sorted((k, v[0]) for k, v in overrides.items())))
         if key not in instances:
@@ -124,11 +152,14 @@ def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile) -> Linked
     positions = [p for im in images for p in im.positions]
     rx = np.zeros((width * height, n_colors), np.uint8)
     tx = np.zeros((width * height, n_colors), np.uint8)
-    for route in pset.routes:
+    for route, scope in _expand(pset.routes, src, globals_):
         color = scope.int(route.color)
         if not 0 <= color < n_colors:
             raise route.pos.error(f"color {color} out of range 0-{n_colors - 1}")
-        x, y, w, h = _rect(scope, route.rect, route.pos, width, height)
+        rect = _rect(scope, route.rect, route.pos, width, height)
+        if rect is None:
+            continue
+        x, y, w, h = rect
         rxb = sum(DIR_BIT[d] for d in set(route.rx))
         txb = sum(DIR_BIT[d] for d in set(route.tx))
         r2 = rx.reshape(height, width, n_colors)

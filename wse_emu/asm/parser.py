@@ -50,20 +50,31 @@ class Program:
 
 
 @dataclass
+class Loop:
+    """.repeat NAME = start, stop: NAME takes start, start + 1, ..., stop - 1."""
+    name: str
+    start: object
+    stop: object
+    pos: Pos
+
+
+@dataclass
 class Place:
     program: str
     rect: tuple          # 4 trees: x, y, w, h
     params: list         # (name, tree, pos)
     pos: Pos
+    loops: tuple = ()    # enclosing .repeat loops, outermost first
 
 
 @dataclass
 class Route:
     color: object
     rect: tuple
-    rx: list             # (direction name, pos)
+    rx: list             # direction names
     tx: list
     pos: Pos
+    loops: tuple = ()
 
 
 @dataclass
@@ -138,6 +149,7 @@ class _Builder:
         self.prog: Program | None = None
         self.in_layout = False
         self.pending_labels: list = []
+        self.loops: list = []
 
     def pos(self, node) -> Pos:
         if isinstance(node, Token):
@@ -150,6 +162,8 @@ class _Builder:
         if self.pending_labels and self.prog is not None:
             name, pos = self.pending_labels[0]
             raise pos.error(f"label {name!r} is not followed by an instruction")
+        if self.loops:
+            raise self.loops[-1].pos.error(".repeat without a matching .end")
         return self.out
 
     def program(self, node) -> Program:
@@ -208,22 +222,33 @@ class _Builder:
         self.out.has_layout = True
         self.in_layout = True
 
+    def on_repeat(self, node):
+        self._need_layout(node, ".repeat")
+        name, start, stop = node.children
+        self.loops.append(Loop(str(name), start, stop, self.pos(node)))
+
+    def on_end(self, node):
+        if not self.loops:
+            raise self.pos(node).error(".end without a .repeat")
+        self.loops.pop()
+
     def _need_layout(self, node, what):
         if not self.in_layout:
-            raise self.pos(node).error(f"'{what}' belongs in the .layout section")
+            raise self.pos(node).error(f"{what} belongs in the .layout section")
 
     def on_place(self, node):
-        self._need_layout(node, "place")
+        self._need_layout(node, ".place")
         name, x, y, w, h, assigns = node.children
         params = []
         if assigns is not None:
             for a in assigns.children:
                 pname, expr = a.children
                 params.append((str(pname), expr, self.pos(pname)))
-        self.out.places.append(Place(str(name), (x, y, w, h), params, self.pos(name)))
+        self.out.places.append(Place(str(name), (x, y, w, h), params, self.pos(name),
+                                     tuple(self.loops)))
 
     def on_route(self, node):
-        self._need_layout(node, "route")
+        self._need_layout(node, ".route")
         color, x, y, w, h, rx, tx = node.children
         dirs = []
         for group in (rx, tx):
@@ -234,7 +259,8 @@ class _Builder:
                                               "expected one of " + ", ".join(isa.DIRECTIONS))
                 items.append(str(tok))
             dirs.append(items)
-        self.out.routes.append(Route(color, (x, y, w, h), dirs[0], dirs[1], self.pos(node)))
+        self.out.routes.append(Route(color, (x, y, w, h), dirs[0], dirs[1], self.pos(node),
+                                     tuple(self.loops)))
 
     def _define_label(self, prog, name, pos):
         if name in prog.labels:

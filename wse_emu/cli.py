@@ -1,0 +1,238 @@
+"""The `wse-emu` command line: asm, disasm, run, info, isa."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import isa
+from .arch import ARCHS, ArchError, ArchProfile
+from .asm import AsmError, assemble, parse_file
+from .asm.disasm import disassemble, encoding_hex
+from .runtime import Mesh, RunError, parse_mesh
+
+EXIT_USAGE = 2        # bad input: program, arguments, files
+EXIT_RUNTIME = 3      # the program faulted, deadlocked or hit the cycle limit
+
+
+def _fail(message: str, code: int = EXIT_USAGE):
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def _mesh_option(f):
+    return click.option("--mesh", default="1x1", show_default=True, metavar="WxH",
+                        help="mesh size in PEs, width x height")(f)
+
+
+def _arch_option(f):
+    return click.option("--arch", type=click.Choice(ARCHS), default=isa.costs()["default_arch"],
+                        show_default=True, help="arch profile (cost table column)")(f)
+
+
+def _set_option(f):
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="override a cost-table parameter, e.g. --set hop_latency=2 "
+                             "(see `wse-emu info`)")(f)
+
+
+def _parse_overrides(items) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"error: --set wants KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = int(value)
+        except ValueError:
+            _fail(f"error: --set {key}: value must be an integer, got {value!r}")
+    return out
+
+
+def _profile(arch: str, overrides) -> ArchProfile:
+    try:
+        return ArchProfile(arch, _parse_overrides(overrides))
+    except ArchError as e:
+        _fail(f"error: {e}")
+
+
+def _mesh_size(text: str):
+    try:
+        return parse_mesh(text)
+    except ValueError as e:
+        _fail(f"error: --mesh: {e}")
+
+
+def _link(prog: str, mesh: str, profile: ArchProfile):
+    w, h = _mesh_size(mesh)
+    try:
+        return assemble(parse_file(prog), w, h, profile)
+    except AsmError as e:
+        _fail(str(e))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="wse-emu")
+def main():
+    """wse-emu: a functional, cycle-approximate emulator of the Cerebras Wafer-Scale Engine."""
+
+
+@main.command()
+@click.argument("prog", type=click.Path(dir_okay=False))
+@_mesh_option
+@_arch_option
+@_set_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="write the linked binary (.npz) for `wse-emu disasm`")
+def asm(prog, mesh, arch, overrides, output):
+    """Check a program and print its listing: addresses, encodings, source lines."""
+    linked = _link(prog, mesh, _profile(arch, overrides))
+    lines = linked.pset.source.text.splitlines()
+    for image in linked.images:
+        regions = [f"{r.x},{r.y} size {r.w},{r.h}" for r in linked.regions
+                   if linked.images[r.image] is image]
+        params = ", ".join(f"{k}={v}" for k, v in image.params.items()) or "none"
+        click.echo(f"program {image.program} (params: {params}) at {'; '.join(regions)}")
+        click.echo(f"  data {image.data_bytes} B, code {len(image.code)} instructions")
+        for s in image.symbols.values():
+            click.echo(f"  symbol {s.name:<12} @{s.addr:<6} {s.dtype}{list(s.shape)} "
+                       f"{s.nbytes} B")
+        names = {pc: n for n, pc in image.labels.items()}
+        tasks = [t[0] for t in image.tasks]
+        for i, word in enumerate(image.code):
+            pc = image.base + i
+            pos = image.positions[i]
+            label = f"{names[pc]}:" if pc in names else ""
+            if label:
+                click.echo(f"{'':>6}  {label}")
+            click.echo(f"{pc:>6}  {encoding_hex(word)}  {disassemble(word, names, tasks):<36}"
+                       f" ; {pos.line}: {lines[pos.line - 1].strip()}")
+    if output:
+        np.savez(output, code=linked.code,
+                 bases=np.array([im.base for im in linked.images], np.int64),
+                 names=np.array([im.program for im in linked.images]))
+        click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("binary", type=click.Path(exists=True, dir_okay=False))
+def disasm(binary):
+    """Disassemble a linked binary written by `wse-emu asm -o`."""
+    try:
+        data = np.load(binary)
+        code, bases, names = data["code"], data["bases"], data["names"]
+    except (OSError, KeyError, ValueError) as e:
+        _fail(f"error: {binary}: not a wse-emu binary ({e})")
+    if code.ndim != 2 or code.shape[1] != isa.ENCODING_WORDS:
+        _fail(f"error: {binary}: code has shape {code.shape}, expected (n, {isa.ENCODING_WORDS})")
+    starts = {int(b): str(n) for b, n in zip(bases, names)}
+    for pc, word in enumerate(code):
+        if pc in starts:
+            click.echo(f"; program {starts[pc]}")
+        click.echo(f"{pc:>6}  {disassemble(word)}")
+
+
+def _parse_binding(text: str, what: str):
+    sym, sep, path = text.partition("=")
+    if not sep or not sym or not path:
+        _fail(f"error: {what} wants SYMBOL=FILE.npy, got {text!r}")
+    return sym, path
+
+
+def _symbol_rect(linked, sym: str):
+    """Bounding box of the PEs whose program has sym; every PE in it must have it."""
+    has = np.array([img >= 0 and sym in linked.images[img].symbols for img in linked.pe_image])
+    if not has.any():
+        names = sorted({s for im in linked.images for s in im.symbols})
+        _fail(f"error: no program has a symbol {sym!r}; symbols: {', '.join(names)}")
+    grid = has.reshape(linked.height, linked.width)
+    ys, xs = np.nonzero(grid)
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    if not grid[y0:y1, x0:x1].all():
+        _fail(f"error: the PEs with symbol {sym!r} do not form a rectangle")
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+@main.command()
+@click.argument("prog", type=click.Path(dir_okay=False))
+@_mesh_option
+@_arch_option
+@_set_option
+@click.option("--in", "inputs", multiple=True, metavar="SYM=FILE.npy",
+              help="copy an array into a symbol before the run (shape (h, w, *shape) or flat)")
+@click.option("--out", "outputs", multiple=True, metavar="SYM=FILE.npy",
+              help="save a symbol after the run, as an array (h, w, *shape)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="write the run statistics as JSON")
+@click.option("--max-cycles", type=int, default=None, help="stop the run at this cycle")
+@click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
+def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, quiet):
+    """Assemble PROG, load it onto a mesh, run it and report cycles and statistics."""
+    profile = _profile(arch, overrides)
+    linked = _link(prog, mesh, profile)
+    m = Mesh(linked.width, linked.height, profile)
+    try:
+        m.load(linked)
+    except RunError as e:
+        _fail(f"{prog}: {e}")
+    for binding in inputs:
+        sym, path = _parse_binding(binding, "--in")
+        try:
+            arr = np.load(path)
+        except (OSError, ValueError) as e:
+            _fail(f"error: --in {sym}: cannot read {path}: {e}")
+        x0, y0, w, h = _symbol_rect(linked, sym)
+        try:
+            m.memcpy_h2d(sym, arr, x0, y0, w, h)
+        except (ValueError, KeyError) as e:
+            _fail(f"error: --in {sym}: {e}")
+    outs = [_parse_binding(b, "--out") for b in outputs]
+    for sym, _ in outs:
+        _symbol_rect(linked, sym)
+    m.launch()
+    result = m.run(max_cycles=max_cycles, check=False)
+    if json_path:
+        Path(json_path).write_text(result.stats.to_json())
+    for sym, path in outs:
+        np.save(path, m.memcpy_d2h(sym, *_symbol_rect(linked, sym)))
+    if not quiet:
+        click.echo(f"{prog} on {linked.width}x{linked.height} {profile.name}: {result.status}")
+        click.echo(result.stats.summary())
+    if not result.ok:
+        _fail(f"{prog}: {result.report}", EXIT_RUNTIME)
+
+
+@main.command()
+@click.option("--arch", type=click.Choice(ARCHS), default=None,
+              help="show one profile (default: all)")
+@_set_option
+def info(arch, overrides):
+    """Show the arch profiles and their cost table, with a source for every number."""
+    archs = [arch] if arch else list(ARCHS)
+    profiles = [_profile(a, overrides) for a in archs]
+    click.echo(f"{'parameter':<24}" + "".join(f"{a:>8}" for a in archs) + "  source")
+    for group, key, _, source, _ in profiles[0].rows():
+        vals = "".join(f"{p[key]:>8}" + ("*" if key in p.overrides else "") for p in profiles)
+        click.echo(f"{group + '.' + key:<24}{vals}  {source}")
+    click.echo(f"stride rule (width by stride mod 8, 0 = full): "
+               f"{isa.costs()['stride']['width_by_mod8']}")
+    if overrides:
+        click.echo("* overridden with --set")
+
+
+@main.command("isa")
+@click.option("--markdown", is_flag=True, help="print the full reference as Markdown")
+def isa_cmd(markdown):
+    """List the instruction set (the table in isa/instructions.toml)."""
+    if markdown:
+        from .isadoc import markdown as md
+        click.echo(md(), nl=False)
+        return
+    for row in isa.table():
+        click.echo(f"{row.syntax:<40} {row.meaning}")
+
+
+if __name__ == "__main__":
+    main()

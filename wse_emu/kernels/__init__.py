@@ -1,0 +1,1 @@
+"""Host drivers for the programs in programs/: tile, load, run, gather."""
