@@ -1,0 +1,24 @@
+"""Shared helpers. The Numba engine compiles once per machine (cache=True) and is shared by
+every test in the session."""
+import numpy as np
+import pytest
+
+from wse_emu import Mesh, assemble
+
+
+def run_program(src, mesh=(1, 1), arch="wse3", inputs=None, consts=None, max_cycles=None,
+                check=True, overrides=None):
+    """Assemble src (text), load, copy inputs {sym: array for the whole mesh}, run.
+    Returns (mesh, result)."""
+    w, h = mesh
+    m = Mesh(w, h, arch, overrides=overrides)
+    m.load(assemble(src, w, h, m.arch, consts=consts))
+    for sym, arr in (inputs or {}).items():
+        m.memcpy_h2d(sym, arr)
+    m.launch()
+    return m, m.run(max_cycles=max_cycles, check=check)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
