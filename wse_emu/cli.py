@@ -205,6 +205,35 @@ def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, qui
 
 
 @main.command()
+@_arch_option
+@click.option("--pes", default=4, show_default=True, help="PEs in the row")
+@click.option("--rows", default=64, show_default=True, help="rows of A (M)")
+@click.option("--cols", default=256, show_default=True, help="columns of A (K)")
+@click.option("--seed", default=0, show_default=True)
+def demo(arch, pes, rows, cols, seed):
+    """Run GEMV (y = A x, programs/gemv.wsa) on a row of PEs and check it against NumPy."""
+    from .kernels.gemv import gemv, reference
+    if pes < 1 or rows < 1 or cols < 1 or cols % pes:
+        _fail(f"error: need positive sizes with --cols a multiple of --pes, got {cols} and {pes}")
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((rows, cols)).astype(np.float16)
+    x = rng.standard_normal(cols).astype(np.float16)
+    try:
+        y, result = gemv(A, x, pes, arch)
+    except (AsmError, RunError) as e:
+        _fail(f"error: {e}", EXIT_RUNTIME)
+    exact = A.astype(np.float64) @ x.astype(np.float64)
+    same = np.array_equal(y, reference(A, x, pes))
+    err = float(np.max(np.abs(y - exact)))
+    click.echo(f"GEMV {rows}x{cols} (fp16 in, fp32 accumulate) on {pes}x1 PEs, {arch}")
+    click.echo(result.stats.summary())
+    click.echo(f"check: bit-exact with the kernel's arithmetic in NumPy: {'yes' if same else 'NO'};"
+               f" max |y - A@x (float64)| = {err:.3g}")
+    if not same:
+        sys.exit(1)
+
+
+@main.command()
 @click.option("--arch", type=click.Choice(ARCHS), default=None,
               help="show one profile (default: all)")
 @_set_option
