@@ -22,3 +22,14 @@ def run_program(src, mesh=(1, 1), arch="wse3", inputs=None, consts=None, max_cyc
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def pair_layout(sender: str, receiver: str, color: int) -> str:
+    """A .layout section: sender at (0,0), receiver at (1,0), color routed east between them."""
+    return f"""
+.layout
+.place {sender} at 0, 0 size 1, 1
+.place {receiver} at 1, 0 size 1, 1
+.route {color} at 0, 0 size 1, 1 rx ramp tx east
+.route {color} at 1, 0 size 1, 1 rx west tx ramp
+"""

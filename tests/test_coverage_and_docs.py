@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from wse_emu import isa
 
-from conftest import run_program
+from conftest import pair_layout, run_program
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,12 +70,7 @@ main:
     halt
 back:
     ret
-.layout
-.place snd at 0, 0 size 1, 1
-.place rcv at 1, 0 size 1, 1
-.route 2 at 0, 0 size 1, 1 rx ramp tx east
-.route 2 at 1, 0 size 1, 1 rx west tx ramp
-"""
+""" + pair_layout("snd", "rcv", 2)
     vals = np.array([1.5, -2.0, 0.125, 65504.0], np.float16)
     from wse_emu import Mesh, assemble
     m = Mesh(2, 1)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import run_program
+from conftest import pair_layout, run_program
 
 OUT = ".data out i32[16]\n"
 
@@ -200,12 +200,7 @@ main:
     halt
 more:
     ret
-.layout
-.place snd at 0, 0 size 1, 1
-.place rcv at 1, 0 size 1, 1
-.route 1 at 0, 0 size 1, 1 rx ramp tx east
-.route 1 at 1, 0 size 1, 1 rx west tx ramp
-"""
+""" + pair_layout("snd", "rcv", 1)
     m, res = run_program(src2, mesh=(2, 1))
     assert list(m.memcpy_d2h("got", 1, 0, 1, 1)[0, 0, :2]) == [7, 9]
     assert res.stats.wavelets_received[0, 1] == 2

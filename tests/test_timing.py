@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import run_program
+from conftest import pair_layout, run_program
 from wse_emu.arch import ArchProfile
 
 
@@ -207,12 +207,7 @@ take:
     add r1, r1, 1
     blt r1, N, take
     halt
-.layout
-.place producer at 0, 0 size 1, 1
-.place consumer at 1, 0 size 1, 1
-.route 5 at 0, 0 size 1, 1 rx ramp tx east
-.route 5 at 1, 0 size 1, 1 rx west tx ramp
-"""
+""" + pair_layout("producer", "consumer", 5)
 
 
 def test_full_queue_stalls_its_sender():
@@ -251,12 +246,7 @@ main:
     dmem d1, out, N
     vmov.f32 d1, d0
     halt
-.layout
-.place producer at 0, 0 size 1, 1
-.place consumer at 1, 0 size 1, 1
-.route 7 at 0, 0 size 1, 1 rx ramp tx east
-.route 7 at 1, 0 size 1, 1 rx west tx ramp
-"""
+""" + pair_layout("producer", "consumer", 7)
     m, res = run_program(src, mesh=(2, 1))
     assert list(m.memcpy_d2h("out", 1, 0, 1, 1)[0, 0]) == [float(i) for i in range(16)]
     assert res.stats.stalled[0, 1] > 15 * 50         # the consumer waited between elements
