@@ -1,5 +1,6 @@
 """Host time of whole runs (load excluded) for the shipped programs; emulated cycles,
 wavelets and utilisation go to extra_info. Compare medians, not single runs."""
+
 import numpy as np
 import pytest
 
@@ -17,14 +18,20 @@ def _prepared(name, w, h, inputs, consts=None):
             m.memcpy_h2d(sym, arr, *rect)
         m.launch()
         return (), {}
+
     return m, setup
 
 
 def _record(benchmark, result, m):
     s = result.stats
-    benchmark.extra_info.update(cycles=s.cycles, wavelets=int(s.wavelets_sent.sum()),
-                                hops=int(s.hops.sum()), utilisation=round(s.utilisation, 4),
-                                instructions=int(s.instructions.sum()), pes=m.n_pe)
+    benchmark.extra_info.update(
+        cycles=s.cycles,
+        wavelets=int(s.wavelets_sent.sum()),
+        hops=int(s.hops.sum()),
+        utilisation=round(s.utilisation, 4),
+        instructions=int(s.instructions.sum()),
+        pes=m.n_pe,
+    )
 
 
 @pytest.mark.parametrize("side", [16, 64])
@@ -42,7 +49,9 @@ def test_gemv(benchmark, pes, rows, cols):
     A = rng.standard_normal((rows, cols))
     x = rng.standard_normal(cols)
     y, result = benchmark.pedantic(gemv, args=(A, x, pes), rounds=5)
-    benchmark.extra_info.update(cycles=result.cycles, utilisation=round(result.stats.utilisation, 4))
+    benchmark.extra_info.update(
+        cycles=result.cycles, utilisation=round(result.stats.utilisation, 4)
+    )
     t0 = __import__("time").perf_counter()
     for _ in range(100):
         A.astype(np.float16).astype(np.float32) @ x.astype(np.float16).astype(np.float32)

@@ -1,5 +1,6 @@
 """The ISA, defined once: grammar (grammar.lark), instruction table (instructions.toml) and
 cost table (costs.toml). Every other layer derives from what this module loads."""
+
 from __future__ import annotations
 
 import tomllib
@@ -87,19 +88,21 @@ def table() -> tuple[Insn, ...]:
         for op in ops:
             if op.kind not in kinds:
                 raise ValueError(f"{row['mnemonic']}: unknown operand kind {op.kind!r}")
-        rows.append(Insn(
-            opcode=opcode,
-            mnemonic=row["mnemonic"],
-            operands=ops,
-            dtypes=tuple(row.get("dtypes", ())),
-            dtypes2=tuple(row.get("dtypes2", ())),
-            fixed=tuple(row.get("fixed", ())),
-            sem=row["sem"],
-            fn=row.get("fn", ""),
-            cost=row["cost"],
-            flops=int(row.get("flops", 0)),
-            meaning=row["meaning"],
-        ))
+        rows.append(
+            Insn(
+                opcode=opcode,
+                mnemonic=row["mnemonic"],
+                operands=ops,
+                dtypes=tuple(row.get("dtypes", ())),
+                dtypes2=tuple(row.get("dtypes2", ())),
+                fixed=tuple(row.get("fixed", ())),
+                sem=row["sem"],
+                fn=row.get("fn", ""),
+                cost=row["cost"],
+                flops=int(row.get("flops", 0)),
+                meaning=row["meaning"],
+            )
+        )
         if rows[-1].n_fields > N_FIELDS:
             raise ValueError(f"{row['mnemonic']}: more than {N_FIELDS} encoding fields")
     return tuple(rows)

@@ -1,4 +1,5 @@
 """Kernel programs in .wsa assembly; wse_emu.kernels has their host drivers."""
+
 from pathlib import Path
 
 DIR = Path(__file__).resolve().parent
@@ -8,6 +9,7 @@ def path(name: str) -> Path:
     """Path of programs/NAME.wsa."""
     p = DIR / f"{name}.wsa"
     if not p.exists():
-        raise FileNotFoundError(f"no program {name!r}; have: "
-                                + ", ".join(sorted(q.stem for q in DIR.glob("*.wsa"))))
+        raise FileNotFoundError(
+            f"no program {name!r}; have: " + ", ".join(sorted(q.stem for q in DIR.glob("*.wsa")))
+        )
     return p

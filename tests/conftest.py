@@ -1,13 +1,22 @@
 """Shared helpers. The Numba engine compiles once per machine (cache=True) and is shared by
 every test in the session."""
+
 import numpy as np
 import pytest
 
 from wse_emu import Mesh, assemble
 
 
-def run_program(src, mesh=(1, 1), arch="wse3", inputs=None, consts=None, max_cycles=None,
-                check=True, overrides=None):
+def run_program(
+    src,
+    mesh=(1, 1),
+    arch="wse3",
+    inputs=None,
+    consts=None,
+    max_cycles=None,
+    check=True,
+    overrides=None,
+):
     """Assemble src (text), load, copy inputs {sym: array for the whole mesh}, run.
     Returns (mesh, result)."""
     w, h = mesh

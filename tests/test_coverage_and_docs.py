@@ -1,24 +1,29 @@
 """Every instruction of the table is exercised by some test or program; the README's
 example program runs; fp16 arithmetic holds for arbitrary bit patterns (Hypothesis)."""
+
 import re
 from pathlib import Path
 
 import numpy as np
+from conftest import pair_layout, run_program
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wse_emu import isa
 
-from conftest import pair_layout, run_program
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_instruction_is_exercised():
-    text = "".join(p.read_text() for p in sorted((ROOT / "tests").glob("*.py"))
-                   + sorted((ROOT / "programs").glob("*.wsa")))
-    missing = [row.mnemonic for row in isa.table()
-               if not re.search(rf"(?<![\w.]){row.mnemonic}(\.|\s|\"|')", text)]
+    text = "".join(
+        p.read_text()
+        for p in sorted((ROOT / "tests").glob("*.py")) + sorted((ROOT / "programs").glob("*.wsa"))
+    )
+    missing = [
+        row.mnemonic
+        for row in isa.table()
+        if not re.search(rf"(?<![\w.]){row.mnemonic}(\.|\s|\"|')", text)
+    ]
     assert not missing, f"instructions without a test: {missing}"
 
 
@@ -28,6 +33,7 @@ def test_readme_example_program_runs():
     h = 2
     data = np.arange(h * 32, dtype=np.float32).reshape(h, 1, 32)
     from wse_emu import Mesh, assemble
+
     m = Mesh(4, h)
     m.load(assemble(src, 4, h))
     m.memcpy_h2d("src", data, 0, 0, 1, h)
@@ -73,6 +79,7 @@ back:
 """ + pair_layout("snd", "rcv", 2)
     vals = np.array([1.5, -2.0, 0.125, 65504.0], np.float16)
     from wse_emu import Mesh, assemble
+
     m = Mesh(2, 1)
     m.load(assemble(src, 2, 1))
     m.memcpy_h2d("vals", vals, 0, 0, 1, 1)

@@ -1,18 +1,18 @@
 """Every user-facing error path: file:line:col with a caret for programs, PE (x,y) + pc +
 source line for runtime faults, a wait list for deadlocks; exit codes, no tracebacks.
 And the CLI commands themselves."""
+
 import json
 import re
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import run_program
 
 from wse_emu import AsmError, RunError, assemble, programs
 from wse_emu.cli import main
 from wse_emu.isadoc import markdown
-
-from conftest import run_program
 
 
 def cli(*args):
@@ -39,12 +39,27 @@ ASM_ERRORS = [
     ("main:\n    mov r1, UNDEF + 1\n", 2, 13, "undefined name 'UNDEF'", ""),
     ("main:\n    halt\nmain:\n    halt\n", 3, 1, "label 'main' defined twice", ""),
     ("main:\n  mov r1, 1 $\n", 2, 13, "unexpected character '$'", ""),
-    (".program p\nmain:\n  halt\n.layout\n.place nope at 0, 0 size 1, 1\n", 5, 8,
-     "no program named 'nope'", "programs: p"),
-    (".program p\nmain:\n  halt\n.layout\n.place p at 0, 0 size 2, 1\n", 5, 8,
-     "leaves the 1x1 mesh", ""),
-    (".program p\n.data big f32[20000]\nmain:\n  halt\n.layout\n.place p at 0, 0 size 1, 1\n",
-     6, 8, "needs 80004 bytes of SRAM per PE but a PE has 49152", "big f32[20000] = 80000 B"),
+    (
+        ".program p\nmain:\n  halt\n.layout\n.place nope at 0, 0 size 1, 1\n",
+        5,
+        8,
+        "no program named 'nope'",
+        "programs: p",
+    ),
+    (
+        ".program p\nmain:\n  halt\n.layout\n.place p at 0, 0 size 2, 1\n",
+        5,
+        8,
+        "leaves the 1x1 mesh",
+        "",
+    ),
+    (
+        ".program p\n.data big f32[20000]\nmain:\n  halt\n.layout\n.place p at 0, 0 size 1, 1\n",
+        6,
+        8,
+        "needs 80004 bytes of SRAM per PE but a PE has 49152",
+        "big f32[20000] = 80000 B",
+    ),
     (".layout\n", 1, 1, "no program", ""),
     (".layout\n.repeat I = 0, 2\n", 2, 1, ".repeat without a matching .end", ""),
 ]
@@ -60,7 +75,7 @@ def test_assembler_errors_point_at_file_line_col(tmp_path, src, line, col, messa
     assert "Traceback" not in out
     lines = out.splitlines()
     caret = next(ln for ln in lines if ln.strip() == "^")
-    assert caret.index("^") == 4 + col - 1                # under the column
+    assert caret.index("^") == 4 + col - 1  # under the column
     if hint:
         assert hint in out
 
@@ -72,14 +87,26 @@ def test_asm_error_object_carries_position():
 
 
 RUNTIME_FAULTS = [
-    ("main:\n  mov r1, 50000\n  ld.i32 r2, [r1]\n  halt\n", 2, "SRAM access out of range",
-     "address 50000"),
+    (
+        "main:\n  mov r1, 50000\n  ld.i32 r2, [r1]\n  halt\n",
+        2,
+        "SRAM access out of range",
+        "address 50000",
+    ),
     ("main:\n  mov r1, 3\n  ld.i32 r2, [r1]\n  halt\n", 2, "misaligned", "address 3"),
     ("main:\n  vadd.f16 d0, d1, d2\n  halt\n", 1, "DSD register used before it was set up", "d0"),
-    (".data a f16[8]\nmain:\n  dmem d0, a, 8\n  dmem d1, a, 4\n  vadd.f16 d0, d0, d1\n  halt\n",
-     4, "source shorter than destination", "d1"),
-    (".data a f16[8]\nmain:\n  dmem d0, a, 30000\n  vadd.f16 d0, d0, d0\n  halt\n", 3,
-     "SRAM access out of range", "address"),
+    (
+        ".data a f16[8]\nmain:\n  dmem d0, a, 8\n  dmem d1, a, 4\n  vadd.f16 d0, d0, d1\n  halt\n",
+        4,
+        "source shorter than destination",
+        "d1",
+    ),
+    (
+        ".data a f16[8]\nmain:\n  dmem d0, a, 30000\n  vadd.f16 d0, d0, d0\n  halt\n",
+        3,
+        "SRAM access out of range",
+        "address",
+    ),
     ("main:\n  send 2, r1\n  halt\n", 1, "no route", "color 2"),
     ("main:\n  call main\n", 1, "call stack overflow", ""),
     ("main:\n  mov r1, -1\n  dmem d0, [0], r1\n  halt\n", 2, "bad DSD length", "length -1"),
@@ -92,8 +119,9 @@ def test_runtime_faults_name_pe_pc_and_source_line(tmp_path, src, pc_line, reaso
     p = write(tmp_path, src)
     r = cli("run", p, "-q")
     assert r.exit_code == 3
-    m = re.search(r"runtime fault at PE \((\d+),(\d+)\) pc (\d+) \((.+?):(\d+): (.*)\): (.*)",
-                  r.output)
+    m = re.search(
+        r"runtime fault at PE \((\d+),(\d+)\) pc (\d+) \((.+?):(\d+): (.*)\): (.*)", r.output
+    )
     assert m, r.output
     assert m.group(1, 2) == ("0", "0")
     line = int(m.group(5)) if m.group(5) else 0
@@ -128,10 +156,10 @@ def test_deadlock_report_lists_each_blocked_pe_and_its_color(tmp_path):
     r = cli("run", write(tmp_path, DEADLOCK), "--mesh", "2x1", "-q")
     assert r.exit_code == 3
     assert "deadlock: no PE can run and 2 have not halted" in r.output
-    assert re.search(r"PE \(0,0\) pc 0 \(.*:4: recv r1, 1\): blocked on receive, color 1",
-                     r.output)
-    assert re.search(r"PE \(1,0\) pc \d+ \(.*:9: recv r1, 2\): blocked on receive, color 2",
-                     r.output)
+    assert re.search(r"PE \(0,0\) pc 0 \(.*:4: recv r1, 1\): blocked on receive, color 1", r.output)
+    assert re.search(
+        r"PE \(1,0\) pc \d+ \(.*:9: recv r1, 2\): blocked on receive, color 2", r.output
+    )
 
 
 def test_cycle_limit_stops_and_reports(tmp_path):
@@ -143,10 +171,13 @@ def test_cycle_limit_stops_and_reports(tmp_path):
     assert e.value.kind == "cycle-limit" and e.value.result.cycles > 100
 
 
-@pytest.mark.parametrize("routes,message", [
-    (".route 1 at 0, 0 size 1, 1 rx ramp tx east\n", "transmits east off the edge"),
-    (".route 1 at 0, 0 size 1, 1 rx ramp tx south\n", "off the edge"),
-])
+@pytest.mark.parametrize(
+    "routes,message",
+    [
+        (".route 1 at 0, 0 size 1, 1 rx ramp tx east\n", "transmits east off the edge"),
+        (".route 1 at 0, 0 size 1, 1 rx ramp tx south\n", "off the edge"),
+    ],
+)
 def test_route_errors_at_load(tmp_path, routes, message):
     src = ".program p\nmain:\n  halt\n.layout\n.place p at 0, 0 size 1, 1\n" + routes
     r = cli("run", write(tmp_path, src), "-q")
@@ -154,9 +185,11 @@ def test_route_errors_at_load(tmp_path, routes, message):
 
 
 def test_route_not_received_names_the_missing_rx(tmp_path):
-    src = (".program p\nmain:\n  halt\n.layout\n.place p at 0, 0 size 2, 1\n"
-           ".route 1 at 0, 0 size 1, 1 rx ramp tx east\n"
-           ".route 1 at 1, 0 size 1, 1 rx north tx ramp\n")
+    src = (
+        ".program p\nmain:\n  halt\n.layout\n.place p at 0, 0 size 2, 1\n"
+        ".route 1 at 0, 0 size 1, 1 rx ramp tx east\n"
+        ".route 1 at 1, 0 size 1, 1 rx north tx ramp\n"
+    )
     r = cli("run", write(tmp_path, src), "--mesh", "2x1", "-q")
     assert r.exit_code == 2
     assert "PE (1,0) does not receive from west (add 'west' to its rx)" in r.output
@@ -185,9 +218,18 @@ def test_run_with_inputs_outputs_and_json(tmp_path, rng):
     b = rng.standard_normal(64).astype(np.float16)
     np.save(tmp_path / "a.npy", a)
     np.save(tmp_path / "b.npy", b)
-    r = cli("run", programs.path("vector_add"), "--in", f"a={tmp_path / 'a.npy'}",
-            "--in", f"b={tmp_path / 'b.npy'}", "--out", f"c={tmp_path / 'c.npy'}",
-            "--json", tmp_path / "s.json")
+    r = cli(
+        "run",
+        programs.path("vector_add"),
+        "--in",
+        f"a={tmp_path / 'a.npy'}",
+        "--in",
+        f"b={tmp_path / 'b.npy'}",
+        "--out",
+        f"c={tmp_path / 'c.npy'}",
+        "--json",
+        tmp_path / "s.json",
+    )
     assert r.exit_code == 0, r.output
     assert ": done" in r.output and "cycles          14" in r.output
     c = np.load(tmp_path / "c.npy")
@@ -215,14 +257,14 @@ def test_asm_listing_and_disasm_round_trip(tmp_path):
             pending = []
             rows.append((m, len(labels) - 1))
     code = np.load(tmp_path / "g.npz")["code"]
-    assert len(rows) == len(code) and len(labels) == 4     # 4 instances of gemv on 4x1
-    for m, _ in rows:        # the listing shows the encoding that was written
+    assert len(rows) == len(code) and len(labels) == 4  # 4 instances of gemv on 4x1
+    for m, _ in rows:  # the listing shows the encoding that was written
         words = [int(w, 16) for w in m.group(2).split()]
         assert words == [int(v) & 0xFFFFFFFF for v in code[int(m.group(1))]]
     d = cli("disasm", tmp_path / "g.npz")
     assert d.exit_code == 0
     dis = [ln.split(None, 1)[1] for ln in d.output.splitlines() if not ln.startswith(";")]
-    for (m, image), text in zip(rows, dis):   # same text; disasm shows label addresses
+    for (m, image), text in zip(rows, dis):  # same text; disasm shows label addresses
         want = m.group(3).strip()
         for name, pc in labels[image].items():
             want = re.sub(rf"\b{name}\b", pc, want)

@@ -1,4 +1,5 @@
 """fp16 / bf16 encoding against NumPy's float16 and ml_dtypes' bfloat16, bit for bit."""
+
 import ml_dtypes
 import numpy as np
 from numba import njit
@@ -22,9 +23,24 @@ def _samples():
         f64 = rng.standard_normal(200_000) * 10.0 ** rng.integers(-50, 45, 200_000)
     h = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float64)
     with np.errstate(invalid="ignore"):
-        mids = (h[:-1] + h[1:]) / 2          # every f16 rounding midpoint (ties to even)
-    specials = np.array([0.0, -0.0, np.inf, -np.inf, 65504.0, 65520.0, 65519.99, 6e-8, 2.0**-25,
-                         2.0**-24, 3 * 2.0**-26, 1e-300, -1e-300])
+        mids = (h[:-1] + h[1:]) / 2  # every f16 rounding midpoint (ties to even)
+    specials = np.array(
+        [
+            0.0,
+            -0.0,
+            np.inf,
+            -np.inf,
+            65504.0,
+            65520.0,
+            65519.99,
+            6e-8,
+            2.0**-25,
+            2.0**-24,
+            3 * 2.0**-26,
+            1e-300,
+            -1e-300,
+        ]
+    )
     xs = np.concatenate([f32, f64, mids[np.isfinite(mids)], specials])
     return xs[~np.isnan(xs)]
 

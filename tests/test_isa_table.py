@@ -1,5 +1,6 @@
 """The instruction table is the single source: engine dispatch, cost rules and the generated
 reference all come from it."""
+
 from pathlib import Path
 
 from wse_emu import isa
@@ -23,7 +24,7 @@ def test_every_row_maps_to_engine_semantics_and_costs():
         for dt in dtypes:
             cls = row.cost_class(dt)
             for arch in ARCHS:
-                ArchProfile(arch)[cls]        # raises KeyError when the class is missing
+                ArchProfile(arch)[cls]  # raises KeyError when the class is missing
 
 
 def test_cost_table_cites_a_source_for_every_number():
@@ -36,8 +37,42 @@ def test_cost_table_cites_a_source_for_every_number():
 
 def test_sem_coverage_of_design_brief():
     mnemonics = set(isa.by_mnemonic())
-    required = {"vmov", "vadd", "vsub", "vmul", "vfmac", "vfmacs", "vfmach", "vmax", "vmin",
-                "vneg", "vabs", "vcvt", "vsum", "vdot", "vrmax", "vexp", "vlog", "vtanh",
-                "vsigmoid", "vgelu", "vrelu", "vrsqrt", "vrecip", "send", "recv", "activate",
-                "block", "unblock", "halt", "ld", "st", "dmem", "dfin", "dfout", "call", "ret"}
+    required = {
+        "vmov",
+        "vadd",
+        "vsub",
+        "vmul",
+        "vfmac",
+        "vfmacs",
+        "vfmach",
+        "vmax",
+        "vmin",
+        "vneg",
+        "vabs",
+        "vcvt",
+        "vsum",
+        "vdot",
+        "vrmax",
+        "vexp",
+        "vlog",
+        "vtanh",
+        "vsigmoid",
+        "vgelu",
+        "vrelu",
+        "vrsqrt",
+        "vrecip",
+        "send",
+        "recv",
+        "activate",
+        "block",
+        "unblock",
+        "halt",
+        "ld",
+        "st",
+        "dmem",
+        "dfin",
+        "dfout",
+        "call",
+        "ret",
+    }
     assert required <= mnemonics

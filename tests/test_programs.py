@@ -1,4 +1,5 @@
 """The shipped programs against NumPy."""
+
 import math
 
 import numpy as np
@@ -43,13 +44,29 @@ def test_row_broadcast_reaches_every_pe_of_every_row(w, h, rng):
     assert res.stats.hops.sum() == h * 32 * (w - 1)
 
 
+@pytest.mark.parametrize("w", [2, 16, 64])
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_multicast_streams_one_wavelet_per_cycle_whatever_the_distance(w, arch):
+    """Routers buffer wavelets in flight, so a stream is not throttled by the round trip to
+    its farthest receiver: the last of N values lands (N - 1) cycles after the first."""
+    prof = ArchProfile(arch)
+    m = load("row_broadcast", w, 1, arch)
+    m.launch()
+    res = m.run()
+    n = 32
+    first_send = 2 + prof["vector_startup"]  # after dmem and dfout
+    last_land = first_send + (n - 1) + prof["ramp_on"] + (w - 1) * prof["hop_latency"]
+    last_land += prof["ramp_off"]
+    assert res.cycles == last_land + prof["wavelet"] + 1  # take the last element, halt
+
+
 @pytest.mark.parametrize("pes", [2, 4, 8])
 @pytest.mark.parametrize("arch", ["wse2", "wse3"])
 def test_gemv_matches_numpy(pes, arch, rng):
     A = rng.standard_normal((32, 16 * pes))
     x = rng.standard_normal(16 * pes)
     y, res = gemv(A, x, pes, arch)
-    assert np.array_equal(y, reference(A, x, pes))                 # same arithmetic, bit for bit
+    assert np.array_equal(y, reference(A, x, pes))  # same arithmetic, bit for bit
     exact = A.astype(np.float16).astype(np.float64) @ x.astype(np.float16).astype(np.float64)
     assert np.allclose(y, exact, rtol=1e-5, atol=1e-4)
     assert res.stats.flops["f16->f32"] == 2 * A.size
@@ -72,10 +89,16 @@ def test_nonlinear_program(rng):
     xf = x.astype(np.float64)
     ax = np.abs(xf)
     import math as _m
+
     refs = {
-        "exp": np.exp(xf), "tanh": np.tanh(xf), "sigmoid": 1 / (1 + np.exp(-xf)),
+        "exp": np.exp(xf),
+        "tanh": np.tanh(xf),
+        "sigmoid": 1 / (1 + np.exp(-xf)),
         "gelu": 0.5 * xf * (1 + np.array([_m.erf(v / np.sqrt(2)) for v in xf])),
-        "relu": np.maximum(xf, 0), "recip": 1 / xf, "log": np.log(ax), "rsqrt": 1 / np.sqrt(ax),
+        "relu": np.maximum(xf, 0),
+        "recip": 1 / xf,
+        "log": np.log(ax),
+        "rsqrt": 1 / np.sqrt(ax),
     }
     for name, ref in refs.items():
         got = m.memcpy_d2h(name)[0, 0].astype(np.float64)

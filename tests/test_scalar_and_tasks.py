@@ -1,7 +1,7 @@
 """Scalar ALU, fp32, branches, calls, loads/stores, specials, and the task model."""
+
 import numpy as np
 import pytest
-
 from conftest import pair_layout, run_program
 
 OUT = ".data out i32[16]\n"
@@ -17,7 +17,8 @@ def store_regs(n):
 
 
 def test_integer_alu_wraps_at_32_bits():
-    src = """main:
+    src = (
+        """main:
     mov r0, 0x7fffffff
     add r1, r0, 1
     sub r2, r1, 1
@@ -33,16 +34,35 @@ def test_integer_alu_wraps_at_32_bits():
     max r12, r8, 3
     slt r13, r8, 3
     seq r14, r8, -16
-""" + store_regs(15) + "    halt\n"
+"""
+        + store_regs(15)
+        + "    halt\n"
+    )
     out, _ = outputs(src)
     v = out[0, 0]
     i32 = lambda x: np.int64(x).astype(np.int32)  # noqa: E731
-    assert list(v[:15]) == [0x7FFFFFFF, i32(0x80000000), 0x7FFFFFFF, i32(0xFFFFFFFE), 0xFF,
-                            0x1FF, 0, 0x1FF0, -16, 15, -4, -16, 3, 1, 1]
+    assert list(v[:15]) == [
+        0x7FFFFFFF,
+        i32(0x80000000),
+        0x7FFFFFFF,
+        i32(0xFFFFFFFE),
+        0xFF,
+        0x1FF,
+        0,
+        0x1FF0,
+        -16,
+        15,
+        -4,
+        -16,
+        3,
+        1,
+        1,
+    ]
 
 
 def test_fp32_scalar_ops_match_numpy():
-    src = """main:
+    src = (
+        """main:
     mov r1, 1.5
     mov r2, -0.1
     fadd r3, r1, r2
@@ -60,7 +80,10 @@ def test_fp32_scalar_ops_match_numpy():
     itof r13, r13
     mov r14, -2.75
     ftoi r14, r14
-""" + store_regs(15) + "    halt\n"
+"""
+        + store_regs(15)
+        + "    halt\n"
+    )
     out, _ = outputs(src)
     v = out[0, 0]
     f = v.view(np.float32)
@@ -72,7 +95,8 @@ def test_fp32_scalar_ops_match_numpy():
 
 
 def test_branches_loops_and_calls():
-    src = """main:
+    src = (
+        """main:
     mov r1, 0
     mov r2, 0
 loop:
@@ -86,7 +110,9 @@ bad:
     mov r3, 1
 good:
     bge r2, 100, bad
-""" + store_regs(4) + """    halt
+"""
+        + store_regs(4)
+        + """    halt
 double:
     call plus_r2
     ret
@@ -94,16 +120,24 @@ plus_r2:
     add r2, r2, r2
     ret
 """
+    )
     out, _ = outputs(src)
     assert list(out[0, 0, :4]) == [0, 10, 90, 0]
 
 
-@pytest.mark.parametrize("dt,value,bits", [
-    ("i16", -2, np.int16(-2)), ("i8", -3, np.int8(-3)), ("f16", 0.1, np.float16(0.1)),
-    ("f32", 0.1, np.float32(0.1)), ("i32", -123456, np.int32(-123456)),
-])
+@pytest.mark.parametrize(
+    "dt,value,bits",
+    [
+        ("i16", -2, np.int16(-2)),
+        ("i8", -3, np.int8(-3)),
+        ("f16", 0.1, np.float16(0.1)),
+        ("f32", 0.1, np.float32(0.1)),
+        ("i32", -123456, np.int32(-123456)),
+    ],
+)
 def test_load_store_each_dtype(dt, value, bits):
     import ml_dtypes  # noqa: F401  (bf16 below)
+
     src = f""".data buf {dt}[4]
 main:
     mov r1, {value}
@@ -125,6 +159,7 @@ main:
 
 def test_bf16_store_rounds_to_nearest_even():
     import ml_dtypes
+
     src = """.data buf bf16[2]
 main:
     mov r1, 1.00390625
@@ -136,7 +171,8 @@ main:
 
 
 def test_specials_give_position_and_clock():
-    src = """main:
+    src = (
+        """main:
     mov r0, %x
     mov r1, %y
     mov r2, %width
@@ -144,12 +180,15 @@ def test_specials_give_position_and_clock():
     mov r4, %rx
     mov r5, %ry
     mov r6, %cycle
-""" + store_regs(7) + "    halt\n"
+"""
+        + store_regs(7)
+        + "    halt\n"
+    )
     out, _ = outputs(src, mesh=(3, 2))
     for y in range(2):
         for x in range(3):
             assert list(out[y, x, :6]) == [x, y, 3, 2, x, y]
-            assert out[y, x, 6] == 6            # six one-cycle instructions before it
+            assert out[y, x, 6] == 6  # six one-cycle instructions before it
 
 
 def test_local_tasks_activate_block_unblock():
@@ -208,6 +247,7 @@ more:
 
 def test_main_that_returns_without_halt_is_reported():
     from wse_emu import RunError
+
     with pytest.raises(RunError) as e:
         run_program("main:\n    ret\n")
     assert e.value.kind == "deadlock"

@@ -1,11 +1,12 @@
 """Timing rules of the cost table: SIMD widths and stride, hop latency, link bandwidth,
 backpressure, fabric stalls, determinism, and results that do not depend on the lag window."""
+
 import math
 
 import numpy as np
 import pytest
-
 from conftest import pair_layout, run_program
+
 from wse_emu.arch import ArchProfile
 
 
@@ -24,19 +25,20 @@ main:
 """
     m, _ = run_program(src, arch=arch)
     t = m.memcpy_d2h("t")[0, 0]
-    return int(t[1] - t[0] - 1)          # minus the first mov
+    return int(t[1] - t[0] - 1)  # minus the first mov
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 64, 100])
 @pytest.mark.parametrize("arch,width", [("wse3", 8), ("wse2", 4)])
 def test_f16_vector_op_takes_ceil_n_over_width(n, arch, width):
     prof = ArchProfile(arch)
-    assert prof["fp16_basic"] == width                 # the cost table's row
+    assert prof["fp16_basic"] == width  # the cost table's row
     assert op_cycles("vadd", "f16", n, arch) == prof["vector_startup"] + math.ceil(n / width)
 
 
-@pytest.mark.parametrize("op,cls", [("vadd", "fp32_basic"), ("vmul", "fp32_mul"),
-                                    ("vmax", "fp32_max")])
+@pytest.mark.parametrize(
+    "op,cls", [("vadd", "fp32_basic"), ("vmul", "fp32_mul"), ("vmax", "fp32_max")]
+)
 @pytest.mark.parametrize("arch", ["wse2", "wse3"])
 def test_f32_widths_follow_their_class(op, cls, arch):
     prof = ArchProfile(arch)
@@ -48,6 +50,7 @@ def test_i8_runs_16_wide_on_wse3_and_is_refused_on_wse2():
     prof = ArchProfile("wse3")
     assert op_cycles("vadd", "i8", 64, "wse3") == prof["vector_startup"] + 64 // 16
     from wse_emu import AsmError
+
     with pytest.raises(AsmError, match="wse2 does not have"):
         op_cycles("vadd", "i8", 64, "wse2")
 
@@ -58,8 +61,9 @@ def test_stride_reduces_width(stride, expect_width):
     rule = prof.stride_widths[stride % 8]
     assert (rule or 8) == expect_width
     n = 32
-    assert op_cycles("vadd", "f16", n, "wse3", stride) == \
-        prof["vector_startup"] + math.ceil(n / expect_width)
+    assert op_cycles("vadd", "f16", n, "wse3", stride) == prof["vector_startup"] + math.ceil(
+        n / expect_width
+    )
 
 
 PING = """.const H = 1
@@ -95,9 +99,8 @@ main:
 @pytest.mark.parametrize("hops", [1, 2, 5])
 def test_wavelet_over_h_hops_arrives_h_hop_latencies_later(hops, hop):
     prof = ArchProfile("wse3", {"hop_latency": hop})
-    m, _ = run_program(PING, mesh=(hops + 1, 1), consts={"H": hops},
-                       overrides={"hop_latency": hop})
-    sent_at = int(m.memcpy_d2h("t", 0, 0, 1, 1)[0, 0, 0]) + 2    # after mov and st
+    m, _ = run_program(PING, mesh=(hops + 1, 1), consts={"H": hops}, overrides={"hop_latency": hop})
+    sent_at = int(m.memcpy_d2h("t", 0, 0, 1, 1)[0, 0, 0]) + 2  # after mov and st
     payload, after_recv = m.memcpy_d2h("t", hops, 0, 1, 1)[0, 0]
     assert payload == 42
     arrival = sent_at + prof["ramp_on"] + hops * hop + prof["ramp_off"]
@@ -163,6 +166,7 @@ def test_n_wavelets_over_one_link_take_at_least_n_cycles():
 def test_stream_values_arrive_in_order(rng):
     n = 64
     from wse_emu import Mesh, assemble
+
     m = Mesh(3, 1)
     m.load(assemble(STREAMS, 3, 1, consts={"N": n}))
     v1 = rng.standard_normal(n).astype(np.float32)
@@ -249,12 +253,13 @@ main:
 """ + pair_layout("producer", "consumer", 7)
     m, res = run_program(src, mesh=(2, 1))
     assert list(m.memcpy_d2h("out", 1, 0, 1, 1)[0, 0]) == [float(i) for i in range(16)]
-    assert res.stats.stalled[0, 1] > 15 * 50         # the consumer waited between elements
-    assert res.stats.busy[0, 1] < 100                # but was busy only for its own work
+    assert res.stats.stalled[0, 1] > 15 * 50  # the consumer waited between elements
+    assert res.stats.busy[0, 1] < 100  # but was busy only for its own work
 
 
 def _gemv_run(lag=None, arch="wse3"):
     from wse_emu import Mesh, assemble, parse_file, programs
+
     m = Mesh(8, 1, arch, overrides={"lag_window": lag} if lag else None)
     m.load(assemble(parse_file(programs.path("gemv")), 8, 1, m.arch))
     rng = np.random.default_rng(3)

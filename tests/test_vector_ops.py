@@ -1,14 +1,19 @@
 """Every vector op in every dtype against NumPy, on random data with NaN, Inf and
 subnormals; fp16 and bf16 bit for bit (NaNs compared as NaN)."""
+
 import ml_dtypes
 import numpy as np
 import pytest
-
 from conftest import run_program
 
 N = 40
-NP = {"f16": np.float16, "bf16": ml_dtypes.bfloat16, "f32": np.float32, "i16": np.int16,
-      "i8": np.int8}
+NP = {
+    "f16": np.float16,
+    "bf16": ml_dtypes.bfloat16,
+    "f32": np.float32,
+    "i16": np.int16,
+    "i8": np.int8,
+}
 FLOATS = ("f16", "bf16", "f32")
 INTS = ("i16", "i8")
 
@@ -20,7 +25,7 @@ def data(dt, rng, positive=False):
         v[:4] = [info.min, info.max, 0, -1]
         return v.astype(NP[dt])
     v = rng.standard_normal(N) * 4
-    tiny = {"f16": 3e-6, "bf16": 1e-39, "f32": 1e-39}[dt]     # subnormals of each type
+    tiny = {"f16": 3e-6, "bf16": 1e-39, "f32": 1e-39}[dt]  # subnormals of each type
     v[:6] = [np.nan, np.inf, -np.inf, 0.0, -0.0, tiny]
     v[6:9] = [-tiny, 65000.0 if dt == "f16" else 3e38, 1e-3]
     if positive:
@@ -38,8 +43,9 @@ def same(got, want, dt):
         return np.array_equal(got, want)
     g, w = got.astype(np.float64), want.astype(np.float64)
     nan = np.isnan(g) & np.isnan(w)
-    bits_eq = got.view(np.uint16 if dt != "f32" else np.uint32) == \
-        want.view(np.uint16 if dt != "f32" else np.uint32)
+    bits_eq = got.view(np.uint16 if dt != "f32" else np.uint32) == want.view(
+        np.uint16 if dt != "f32" else np.uint32
+    )
     return bool(np.all(nan | bits_eq))
 
 
@@ -62,8 +68,11 @@ main:
 
 
 def run_op(op, dt, a, b=None, c=None, nsrc=2, scalar=None):
-    inputs = {"a": a, "b": b if b is not None else np.zeros(N, NP[dt]),
-              "c": c if c is not None else np.zeros(N, NP[dt])}
+    inputs = {
+        "a": a,
+        "b": b if b is not None else np.zeros(N, NP[dt]),
+        "c": c if c is not None else np.zeros(N, NP[dt]),
+    }
     m, _ = run_program(program(op, dt, nsrc, scalar), inputs=inputs)
     return m.memcpy_d2h("c")[0, 0]
 
@@ -78,7 +87,9 @@ def rounded(v, dt):
 
 
 BINARY = {
-    "vadd": np.add, "vsub": np.subtract, "vmul": np.multiply,
+    "vadd": np.add,
+    "vsub": np.subtract,
+    "vmul": np.multiply,
     "vmax": lambda a, b: np.where(np.isnan(a) | np.isnan(b), np.nan, np.maximum(a, b)),
     "vmin": lambda a, b: np.where(np.isnan(a) | np.isnan(b), np.nan, np.minimum(a, b)),
 }
@@ -96,8 +107,9 @@ def test_binary(op, dt, rng):
 
 
 @pytest.mark.parametrize("dt", INTS)
-@pytest.mark.parametrize("op,fn", [("vand", np.bitwise_and), ("vor", np.bitwise_or),
-                                   ("vxor", np.bitwise_xor)])
+@pytest.mark.parametrize(
+    "op,fn", [("vand", np.bitwise_and), ("vor", np.bitwise_or), ("vxor", np.bitwise_xor)]
+)
 def test_bitwise(op, fn, dt, rng):
     a, b = data(dt, rng), data(dt, rng)[::-1].copy()
     assert same(run_op(op, dt, a, b), fn(a, b), dt)
@@ -200,8 +212,11 @@ main:
     if dst in INTS:
         info = np.iinfo(NP[dst])
         with np.errstate(invalid="ignore"):
-            want = np.clip(np.rint(np.nan_to_num(v, nan=0.0, posinf=np.inf, neginf=-np.inf)),
-                           info.min, info.max).astype(NP[dst])
+            want = np.clip(
+                np.rint(np.nan_to_num(v, nan=0.0, posinf=np.inf, neginf=-np.inf)),
+                info.min,
+                info.max,
+            ).astype(NP[dst])
     else:
         want = rounded(v, dst)
     assert same(m.memcpy_d2h("c")[0, 0], want, dst)
@@ -211,7 +226,7 @@ main:
 def test_reductions(dt, rng):
     a = data(dt, rng)
     b = data(dt, rng)[::-1].copy()
-    if dt in FLOATS:                          # finite data; NaN is tested apart
+    if dt in FLOATS:  # finite data; NaN is tested apart
         a = (rng.standard_normal(N) * 4).astype(NP[dt])
         b = (rng.standard_normal(N) * 4).astype(NP[dt])
     prog = f"""
@@ -265,8 +280,9 @@ def ulp_close(got, want, dt, ulps=1):
     g, w = as_f64(got), as_f64(want)
     both_nan = np.isnan(g) & np.isnan(w)
     eq = (g == w) | both_nan
-    spacing = np.abs(np.spacing(np.abs(w).astype(NP[dt]).astype(np.float64) if dt != "bf16"
-                                else np.abs(w)))
+    spacing = np.abs(
+        np.spacing(np.abs(w).astype(NP[dt]).astype(np.float64) if dt != "bf16" else np.abs(w))
+    )
     if dt == "bf16":
         spacing = np.abs(w) * 2.0**-7 + 1e-40
     with np.errstate(invalid="ignore"):
@@ -275,12 +291,14 @@ def ulp_close(got, want, dt, ulps=1):
 
 
 NONLINEAR = {
-    "vexp": np.exp, "vtanh": np.tanh,
+    "vexp": np.exp,
+    "vtanh": np.tanh,
     "vsigmoid": lambda x: 1 / (1 + np.exp(-x)),
     "vgelu": lambda x: 0.5 * x * (1 + np.vectorize(__import__("math").erf)(x / np.sqrt(2))),
     "vrelu": lambda x: np.where(np.isnan(x), x, np.maximum(x, 0.0)),
     "vrecip": lambda x: 1 / x,
-    "vlog": np.log, "vrsqrt": lambda x: 1 / np.sqrt(x),
+    "vlog": np.log,
+    "vrsqrt": lambda x: 1 / np.sqrt(x),
 }
 
 

@@ -1,5 +1,6 @@
 """Arch profiles (wse2, wse3): every timing number, read from the sourced cost table
 isa/costs.toml, with per-run overrides."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

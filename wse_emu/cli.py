@@ -1,4 +1,5 @@
 """The `wse-emu` command line: asm, disasm, run, info, isa."""
+
 from __future__ import annotations
 
 import sys
@@ -13,8 +14,8 @@ from .asm import AsmError, assemble, parse_file
 from .asm.disasm import disassemble, encoding_hex
 from .runtime import Mesh, RunError, parse_mesh
 
-EXIT_USAGE = 2        # bad input: program, arguments, files
-EXIT_RUNTIME = 3      # the program faulted, deadlocked or hit the cycle limit
+EXIT_USAGE = 2  # bad input: program, arguments, files
+EXIT_RUNTIME = 3  # the program faulted, deadlocked or hit the cycle limit
 
 
 def _fail(message: str, code: int = EXIT_USAGE):
@@ -23,19 +24,33 @@ def _fail(message: str, code: int = EXIT_USAGE):
 
 
 def _mesh_option(f):
-    return click.option("--mesh", default="1x1", show_default=True, metavar="WxH",
-                        help="mesh size in PEs, width x height")(f)
+    return click.option(
+        "--mesh",
+        default="1x1",
+        show_default=True,
+        metavar="WxH",
+        help="mesh size in PEs, width x height",
+    )(f)
 
 
 def _arch_option(f):
-    return click.option("--arch", type=click.Choice(ARCHS), default=isa.costs()["default_arch"],
-                        show_default=True, help="arch profile (cost table column)")(f)
+    return click.option(
+        "--arch",
+        type=click.Choice(ARCHS),
+        default=isa.costs()["default_arch"],
+        show_default=True,
+        help="arch profile (cost table column)",
+    )(f)
 
 
 def _set_option(f):
-    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                        help="override a cost-table parameter, e.g. --set hop_latency=2 "
-                             "(see `wse-emu info`)")(f)
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="override a cost-table parameter, e.g. --set hop_latency=2 (see `wse-emu info`)",
+    )(f)
 
 
 def _parse_overrides(items) -> dict:
@@ -84,21 +99,27 @@ def main():
 @_mesh_option
 @_arch_option
 @_set_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="write the linked binary (.npz) for `wse-emu disasm`")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="write the linked binary (.npz) for `wse-emu disasm`",
+)
 def asm(prog, mesh, arch, overrides, output):
     """Check a program and print its listing: addresses, encodings, source lines."""
     linked = _link(prog, mesh, _profile(arch, overrides))
     lines = linked.pset.source.text.splitlines()
     for image in linked.images:
-        regions = [f"{r.x},{r.y} size {r.w},{r.h}" for r in linked.regions
-                   if linked.images[r.image] is image]
+        regions = [
+            f"{r.x},{r.y} size {r.w},{r.h}"
+            for r in linked.regions
+            if linked.images[r.image] is image
+        ]
         params = ", ".join(f"{k}={v}" for k, v in image.params.items()) or "none"
         click.echo(f"program {image.program} (params: {params}) at {'; '.join(regions)}")
         click.echo(f"  data {image.data_bytes} B, code {len(image.code)} instructions")
         for s in image.symbols.values():
-            click.echo(f"  symbol {s.name:<12} @{s.addr:<6} {s.dtype}{list(s.shape)} "
-                       f"{s.nbytes} B")
+            click.echo(f"  symbol {s.name:<12} @{s.addr:<6} {s.dtype}{list(s.shape)} {s.nbytes} B")
         names = {pc: n for n, pc in image.labels.items()}
         tasks = [t[0] for t in image.tasks]
         for i, word in enumerate(image.code):
@@ -107,12 +128,17 @@ def asm(prog, mesh, arch, overrides, output):
             label = f"{names[pc]}:" if pc in names else ""
             if label:
                 click.echo(f"{'':>6}  {label}")
-            click.echo(f"{pc:>6}  {encoding_hex(word)}  {disassemble(word, names, tasks):<36}"
-                       f" ; {pos.line}: {lines[pos.line - 1].strip()}")
+            click.echo(
+                f"{pc:>6}  {encoding_hex(word)}  {disassemble(word, names, tasks):<36}"
+                f" ; {pos.line}: {lines[pos.line - 1].strip()}"
+            )
     if output:
-        np.savez(output, code=linked.code,
-                 bases=np.array([im.base for im in linked.images], np.int64),
-                 names=np.array([im.program for im in linked.images]))
+        np.savez(
+            output,
+            code=linked.code,
+            bases=np.array([im.base for im in linked.images], np.int64),
+            names=np.array([im.program for im in linked.images]),
+        )
         click.echo(f"wrote {output}")
 
 
@@ -160,12 +186,23 @@ def _symbol_rect(linked, sym: str):
 @_mesh_option
 @_arch_option
 @_set_option
-@click.option("--in", "inputs", multiple=True, metavar="SYM=FILE.npy",
-              help="copy an array into a symbol before the run (shape (h, w, *shape) or flat)")
-@click.option("--out", "outputs", multiple=True, metavar="SYM=FILE.npy",
-              help="save a symbol after the run, as an array (h, w, *shape)")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False),
-              help="write the run statistics as JSON")
+@click.option(
+    "--in",
+    "inputs",
+    multiple=True,
+    metavar="SYM=FILE.npy",
+    help="copy an array into a symbol before the run (shape (h, w, *shape) or flat)",
+)
+@click.option(
+    "--out",
+    "outputs",
+    multiple=True,
+    metavar="SYM=FILE.npy",
+    help="save a symbol after the run, as an array (h, w, *shape)",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="write the run statistics as JSON"
+)
 @click.option("--max-cycles", type=int, default=None, help="stop the run at this cycle")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, quiet):
@@ -213,6 +250,7 @@ def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, qui
 def demo(arch, pes, rows, cols, seed):
     """Run GEMV (y = A x, programs/gemv.wsa) on a row of PEs and check it against NumPy."""
     from .kernels.gemv import gemv, reference
+
     if pes < 1 or rows < 1 or cols < 1 or cols % pes:
         _fail(f"error: need positive sizes with --cols a multiple of --pes, got {cols} and {pes}")
     rng = np.random.default_rng(seed)
@@ -227,15 +265,18 @@ def demo(arch, pes, rows, cols, seed):
     err = float(np.max(np.abs(y - exact)))
     click.echo(f"GEMV {rows}x{cols} (fp16 in, fp32 accumulate) on {pes}x1 PEs, {arch}")
     click.echo(result.stats.summary())
-    click.echo(f"check: bit-exact with the kernel's arithmetic in NumPy: {'yes' if same else 'NO'};"
-               f" max |y - A@x (float64)| = {err:.3g}")
+    click.echo(
+        f"check: bit-exact with the kernel's arithmetic in NumPy: {'yes' if same else 'NO'};"
+        f" max |y - A@x (float64)| = {err:.3g}"
+    )
     if not same:
         sys.exit(1)
 
 
 @main.command()
-@click.option("--arch", type=click.Choice(ARCHS), default=None,
-              help="show one profile (default: all)")
+@click.option(
+    "--arch", type=click.Choice(ARCHS), default=None, help="show one profile (default: all)"
+)
 @_set_option
 def info(arch, overrides):
     """Show the arch profiles and their cost table, with a source for every number."""
@@ -245,8 +286,9 @@ def info(arch, overrides):
     for group, key, _, source, _ in profiles[0].rows():
         vals = "".join(f"{p[key]:>8}" + ("*" if key in p.overrides else "") for p in profiles)
         click.echo(f"{group + '.' + key:<24}{vals}  {source}")
-    click.echo(f"stride rule (width by stride mod 8, 0 = full): "
-               f"{isa.costs()['stride']['width_by_mod8']}")
+    click.echo(
+        f"stride rule (width by stride mod 8, 0 = full): {isa.costs()['stride']['width_by_mod8']}"
+    )
     if overrides:
         click.echo("* overridden with --set")
 
@@ -257,6 +299,7 @@ def isa_cmd(markdown):
     """List the instruction set (the table in isa/instructions.toml)."""
     if markdown:
         from .isadoc import markdown as md
+
         click.echo(md(), nl=False)
         return
     for row in isa.table():

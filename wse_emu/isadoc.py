@@ -1,4 +1,5 @@
 """Generate the ISA reference (docs/ISA.md) from the instruction and cost tables."""
+
 from __future__ import annotations
 
 from . import isa
@@ -26,22 +27,36 @@ def markdown() -> str:
     lines = [HEADER, "## Operand kinds", "", "| kind | meaning |", "|---|---|"]
     for kind, meaning in isa.operand_kinds().items():
         lines.append(f"| `{kind}` | {meaning} |")
-    lines += ["", "## Instructions", "",
-              "| opcode | syntax | dtypes | cost rule | meaning |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Instructions",
+        "",
+        "| opcode | syntax | dtypes | cost rule | meaning |",
+        "|---|---|---|---|---|",
+    ]
     for row in isa.table():
         dtypes = "/".join(row.dtypes) if row.dtypes else "/".join(row.fixed)
         if row.dtypes2:
             dtypes += " ; U: " + "/".join(row.dtypes2)
-        lines.append(f"| {row.opcode} | `{row.syntax}` | {dtypes} | {_cost_text(row)} | "
-                     f"{row.meaning} |")
+        lines.append(
+            f"| {row.opcode} | `{row.syntax}` | {dtypes} | {_cost_text(row)} | {row.meaning} |"
+        )
     profiles = [ArchProfile(a) for a in ARCHS]
-    lines += ["", "## Cost table", "",
-              "| parameter | " + " | ".join(ARCHS) + " | source |",
-              "|---|" + "---|" * len(ARCHS) + "---|"]
+    lines += [
+        "",
+        "## Cost table",
+        "",
+        "| parameter | " + " | ".join(ARCHS) + " | source |",
+        "|---|" + "---|" * len(ARCHS) + "---|",
+    ]
     for group, key, _, source, _ in profiles[0].rows():
         vals = " | ".join(str(p[key]) for p in profiles)
         lines.append(f"| {group}.{key} | {vals} | {source} |")
     stride = isa.costs()["stride"]
-    lines += ["", f"Stride rule (elements per cycle by stride mod 8, 0 = full width): "
-              f"`{stride['width_by_mod8']}`; {stride['source']}.", ""]
+    lines += [
+        "",
+        f"Stride rule (elements per cycle by stride mod 8, 0 = full width): "
+        f"`{stride['width_by_mod8']}`; {stride['source']}.",
+        "",
+    ]
     return "\n".join(lines)

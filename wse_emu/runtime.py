@@ -1,5 +1,6 @@
 """Host API: a mesh of PEs you load a program onto, copy tensors into and out of
 (memcpy_h2d / memcpy_d2h, as in the Cerebras SDK), launch and run."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,13 @@ from .engine import kinds as K
 from .engine.core import launch as engine_launch
 from .engine.core import run as engine_run
 from .engine.decode import decode, engine_config
-from .engine.fabric import ROUTE_LOOP, ROUTE_NOT_RECEIVED, ROUTE_OFF_MESH, build_trees
+from .engine.fabric import (
+    ROUTE_LOOP,
+    ROUTE_NOT_RECEIVED,
+    ROUTE_OFF_MESH,
+    build_trees,
+    queue_capacity,
+)
 from .engine.state import new_state
 from .stats import Stats
 
@@ -33,9 +40,9 @@ class RunError(Exception):
 
 @dataclass
 class RunResult:
-    status: str            # "done", "fault", "deadlock", "cycle-limit"
+    status: str  # "done", "fault", "deadlock", "cycle-limit"
     stats: Stats
-    report: str = ""       # what went wrong, for the statuses other than done
+    report: str = ""  # what went wrong, for the statuses other than done
 
     @property
     def cycles(self) -> int:
@@ -59,8 +66,13 @@ def parse_mesh(text: str) -> tuple[int, int]:
 class Mesh:
     """A width x height mesh of PEs on one arch profile."""
 
-    def __init__(self, width: int, height: int, arch: str | ArchProfile = "wse3",
-                 overrides: dict | None = None):
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        arch: str | ArchProfile = "wse3",
+        overrides: dict | None = None,
+    ):
         self.width = width
         self.height = height
         self.arch = arch if isinstance(arch, ArchProfile) else ArchProfile(arch, overrides or {})
@@ -77,10 +89,13 @@ class Mesh:
         if isinstance(program, Linked):
             linked = program
             if (linked.width, linked.height) != (self.width, self.height):
-                raise ValueError(f"program linked for {linked.width}x{linked.height}, "
-                                 f"mesh is {self.width}x{self.height}")
-        elif isinstance(program, Path) or (isinstance(program, str) and program.endswith(".wsa")
-                                           and "\n" not in program):
+                raise ValueError(
+                    f"program linked for {linked.width}x{linked.height}, "
+                    f"mesh is {self.width}x{self.height}"
+                )
+        elif isinstance(program, Path) or (
+            isinstance(program, str) and program.endswith(".wsa") and "\n" not in program
+        ):
             linked = assemble(parse_file(program), self.width, self.height, self.arch)
         else:
             linked = assemble(program, self.width, self.height, self.arch)
@@ -90,13 +105,32 @@ class Mesh:
         *trees, err = build_trees(linked.rx, linked.tx, self.width, self.height, active)
         if err[0] >= 0:
             raise RunError("route", self._route_error(err))
-        self.state = S = new_state(code, self.n_pe, len(linked.images),
-                                   engine_config(self.arch, self.width, self.height), trees,
-                                   self.arch["sram_bytes"], self.arch["colors"],
-                                   self.arch["queue_depth"])
+        a = self.arch
+        cap = queue_capacity(
+            trees[0],
+            trees[1],
+            trees[2],
+            trees[4],
+            self.n_pe,
+            a["colors"],
+            a["queue_depth"],
+            a["hop_latency"],
+            a["ramp_on"],
+            a["ramp_off"],
+        )
+        self.state = S = new_state(
+            code,
+            self.n_pe,
+            len(linked.images),
+            engine_config(a, self.width, self.height),
+            trees,
+            cap,
+            a["sram_bytes"],
+            a["colors"],
+        )
         S.pe[:, K.P_IMG] = linked.pe_image
         for r in linked.regions:
-            block = S.pe.reshape(self.height, self.width, K.NPE)[r.y:r.y + r.h, r.x:r.x + r.w]
+            block = S.pe.reshape(self.height, self.width, K.NPE)[r.y : r.y + r.h, r.x : r.x + r.w]
             block[..., K.P_X0] = r.x
             block[..., K.P_Y0] = r.y
         for i, image in enumerate(linked.images):
@@ -107,7 +141,7 @@ class Mesh:
                     S.color_task[i, color] = t
             pes = np.flatnonzero(linked.pe_image == i)
             for addr, data in image.init:
-                S.sram8[pes, addr:addr + len(data)] = np.frombuffer(data, np.uint8)
+                S.sram8[pes, addr : addr + len(data)] = np.frombuffer(data, np.uint8)
         return linked
 
     def _route_error(self, err) -> str:
@@ -123,8 +157,10 @@ class Mesh:
             tx = nx + (d == 1) - (d == 3)
             ty = ny + (d == 2) - (d == 0)
             back = DIR_NAMES[(d + 2) % 4]
-            return head + (f"PE ({nx},{ny}) transmits {DIR_NAMES[d]} but PE ({tx},{ty}) does "
-                           f"not receive from {back} (add '{back}' to its rx)")
+            return head + (
+                f"PE ({nx},{ny}) transmits {DIR_NAMES[d]} but PE ({tx},{ty}) does "
+                f"not receive from {back} (add '{back}' to its rx)"
+            )
         if code == ROUTE_LOOP:
             return head + f"the route loops back through PE ({nx},{ny})"
         return head + "unknown route error"
@@ -140,20 +176,25 @@ class Mesh:
         w = self.width - x0 if w is None else w
         h = self.height - y0 if h is None else h
         if x0 < 0 or y0 < 0 or w <= 0 or h <= 0 or x0 + w > self.width or y0 + h > self.height:
-            raise ValueError(f"rectangle at ({x0},{y0}) size {w}x{h} is not inside the "
-                             f"{self.width}x{self.height} mesh")
-        ys, xs = np.mgrid[y0:y0 + h, x0:x0 + w]
+            raise ValueError(
+                f"rectangle at ({x0},{y0}) size {w}x{h} is not inside the "
+                f"{self.width}x{self.height} mesh"
+            )
+        ys, xs = np.mgrid[y0 : y0 + h, x0 : x0 + w]
         pes = (ys * self.width + xs).ravel()
         images = self.program.pe_image[pes]
         syms = {}
         for i in np.unique(images):
             if i < 0:
-                raise ValueError(f"no program is placed on some PEs of the rectangle at "
-                                 f"({x0},{y0}) size {w}x{h}")
+                raise ValueError(
+                    f"no program is placed on some PEs of the rectangle at ({x0},{y0}) size {w}x{h}"
+                )
             image = self.program.images[i]
             if symbol not in image.symbols:
-                raise KeyError(f"program {image.program!r} has no symbol {symbol!r}; it has: "
-                               + ", ".join(image.symbols))
+                raise KeyError(
+                    f"program {image.program!r} has no symbol {symbol!r}; it has: "
+                    + ", ".join(image.symbols)
+                )
             syms[i] = image.symbols[symbol]
         shapes = {s.shape for s in syms.values()}
         dtypes = {s.dtype for s in syms.values()}
@@ -161,31 +202,41 @@ class Mesh:
             raise ValueError(f"symbol {symbol!r} differs in shape or dtype across the rectangle")
         return syms, pes, images, w, h
 
-    def memcpy_h2d(self, symbol: str, array, x0: int = 0, y0: int = 0, w: int | None = None,
-                   h: int | None = None):
+    def memcpy_h2d(
+        self,
+        symbol: str,
+        array,
+        x0: int = 0,
+        y0: int = 0,
+        w: int | None = None,
+        h: int | None = None,
+    ):
         """Copy array into symbol on every PE of the rectangle. array has shape
         (h, w, *symbol shape), or any shape with h*w*elements values (PE-major, row-major)."""
         syms, pes, images, w, h = self._symbol_targets(symbol, x0, y0, w, h)
         sym = next(iter(syms.values()))
         arr = np.asarray(array)
         if arr.size != len(pes) * sym.count:
-            raise ValueError(f"{symbol!r}: {w}x{h} PEs x {sym.count} elements = "
-                             f"{len(pes) * sym.count} values, got an array of shape {arr.shape}")
+            raise ValueError(
+                f"{symbol!r}: {w}x{h} PEs x {sym.count} elements = "
+                f"{len(pes) * sym.count} values, got an array of shape {arr.shape}"
+            )
         raw = dtype_array(arr.reshape(len(pes), sym.count), sym.dtype)
         data = raw.view(np.uint8).reshape(len(pes), sym.nbytes)
         for i, s in syms.items():
             sel = images == i
-            self.state.sram8[pes[sel], s.addr:s.addr + s.nbytes] = data[sel]
+            self.state.sram8[pes[sel], s.addr : s.addr + s.nbytes] = data[sel]
 
-    def memcpy_d2h(self, symbol: str, x0: int = 0, y0: int = 0, w: int | None = None,
-                   h: int | None = None) -> np.ndarray:
+    def memcpy_d2h(
+        self, symbol: str, x0: int = 0, y0: int = 0, w: int | None = None, h: int | None = None
+    ) -> np.ndarray:
         """symbol from every PE of the rectangle as an array of shape (h, w, *symbol shape)."""
         syms, pes, images, w, h = self._symbol_targets(symbol, x0, y0, w, h)
         sym = next(iter(syms.values()))
         out = np.zeros((len(pes), sym.nbytes), np.uint8)
         for i, s in syms.items():
             sel = images == i
-            out[sel] = self.state.sram8[pes[sel], s.addr:s.addr + s.nbytes]
+            out[sel] = self.state.sram8[pes[sel], s.addr : s.addr + s.nbytes]
         np_type = dtype_array(np.zeros(1), sym.dtype).dtype
         return out.view(np_type).reshape((h, w) + sym.shape)
 
@@ -204,8 +255,15 @@ class Mesh:
         self._need_program()
         limit = DEFAULT_MAX_CYCLES if max_cycles is None else int(max_cycles)
         status = engine_run(self.state, limit)
-        result = RunResult({K.R_DONE: "done", K.R_FAULT: "fault", K.R_DEADLOCK: "deadlock",
-                            K.R_CYCLE_LIMIT: "cycle-limit"}[int(status)], self.stats())
+        result = RunResult(
+            {
+                K.R_DONE: "done",
+                K.R_FAULT: "fault",
+                K.R_DEADLOCK: "deadlock",
+                K.R_CYCLE_LIMIT: "cycle-limit",
+            }[int(status)],
+            self.stats(),
+        )
         if result.status != "done":
             result.report = self.explain(result.status)
             if check:
@@ -230,8 +288,10 @@ class Mesh:
             return f"blocked on receive, color {int(pe[K.P_WAIT])} (queue empty)"
         if state == K.S_SEND:
             q = int(pe[K.P_WAITPE])
-            return (f"blocked on send, color {int(pe[K.P_WAIT])}: input queue of PE "
-                    f"({q % self.width},{q // self.width}) is full")
+            return (
+                f"blocked on send, color {int(pe[K.P_WAIT])}: input queue of PE "
+                f"({q % self.width},{q // self.width}) is full"
+            )
         if state == K.S_IDLE:
             return "waiting for a task (none is activated or has a wavelet; missing halt?)"
         return K.STATE_NAMES[state]
@@ -241,13 +301,20 @@ class Mesh:
         if status == "fault":
             p = int(S.misc[K.M_FAULT_PE])
             code, arg = int(S.pe[p, K.P_FAULT]), int(S.pe[p, K.P_FARG])
-            return f"runtime fault at {self.where(p)}: {K.FAULT_NAMES[code]} ({_fault_arg(code, arg)})"
+            return (
+                f"runtime fault at {self.where(p)}: {K.FAULT_NAMES[code]} ({_fault_arg(code, arg)})"
+            )
         if status == "cycle-limit":
             p = int(S.misc[K.M_FAULT_PE])
-            return (f"cycle limit {int(S.misc[K.M_MAX_CYCLES])} reached; slowest runnable: "
-                    f"{self.where(p)} at cycle {int(S.pe[p, K.P_CLOCK])}")
-        stuck = [p for p in range(self.n_pe)
-                 if S.pe[p, K.P_IMG] >= 0 and S.pe[p, K.P_STATE] not in (K.S_HALT, K.S_OFF)]
+            return (
+                f"cycle limit {int(S.misc[K.M_MAX_CYCLES])} reached; slowest runnable: "
+                f"{self.where(p)} at cycle {int(S.pe[p, K.P_CLOCK])}"
+            )
+        stuck = [
+            p
+            for p in range(self.n_pe)
+            if S.pe[p, K.P_IMG] >= 0 and S.pe[p, K.P_STATE] not in (K.S_HALT, K.S_OFF)
+        ]
         lines = [f"deadlock: no PE can run and {len(stuck)} have not halted"]
         for p in stuck[:32]:
             lines.append(f"  {self.where(p)}: {self.pe_state(p)}")
@@ -266,4 +333,3 @@ def _fault_arg(code: int, arg: int) -> str:
     if code == K.F_BAD_DSD:
         return f"length {arg}"
     return f"{arg}"
-

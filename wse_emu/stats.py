@@ -1,4 +1,5 @@
 """Run statistics: totals and per-PE cycle accounting, printable and JSON-serialisable."""
+
 from __future__ import annotations
 
 import json
@@ -16,18 +17,18 @@ class Stats:
     width: int
     height: int
     clock_hz: float
-    cycles: int                    # the run's length: the latest PE clock
-    busy: np.ndarray               # int64[h, w] cycles spent executing
-    stalled: np.ndarray            # int64[h, w] cycles waiting for wavelets or queue space
-    idle: np.ndarray               # int64[h, w] the rest: waiting for tasks, after halt
-    instructions: np.ndarray       # int64[h, w]
-    wavelets_sent: np.ndarray      # int64[h, w]
+    cycles: int  # the run's length: the latest PE clock
+    busy: np.ndarray  # int64[h, w] cycles spent executing
+    stalled: np.ndarray  # int64[h, w] cycles waiting for wavelets or queue space
+    idle: np.ndarray  # int64[h, w] the rest: waiting for tasks, after halt
+    instructions: np.ndarray  # int64[h, w]
+    wavelets_sent: np.ndarray  # int64[h, w]
     wavelets_received: np.ndarray  # int64[h, w] taken by recv, data tasks (not fabric DSDs)
-    hops: np.ndarray               # int64[h, w] link traversals of wavelets sent by the PE
-    sram_read: np.ndarray          # int64[h, w] bytes
-    sram_written: np.ndarray       # int64[h, w] bytes
-    flops: dict                    # dtype -> total FLOPs
-    placed: np.ndarray             # bool[h, w] PEs with a program
+    hops: np.ndarray  # int64[h, w] link traversals of wavelets sent by the PE
+    sram_read: np.ndarray  # int64[h, w] bytes
+    sram_written: np.ndarray  # int64[h, w] bytes
+    flops: dict  # dtype -> total FLOPs
+    placed: np.ndarray  # bool[h, w] PEs with a program
 
     @classmethod
     def from_state(cls, S, width, height, clock_hz) -> "Stats":
@@ -42,9 +43,23 @@ class Stats:
         busy, stalled = col(K.P_BUSY), col(K.P_STALL)
         idle = np.where(placed, cycles - busy - stalled, 0)
         flops = {k: int(S.flops[:, i].sum()) for i, k in enumerate(FLOP_KINDS)}
-        return cls(width, height, clock_hz, cycles, busy, stalled, idle, col(K.P_INSTR),
-                   col(K.P_SENT), col(K.P_RECVD), col(K.P_HOPS), col(K.P_RD), col(K.P_WR),
-                   flops, placed)
+        return cls(
+            width,
+            height,
+            clock_hz,
+            cycles,
+            busy,
+            stalled,
+            idle,
+            col(K.P_INSTR),
+            col(K.P_SENT),
+            col(K.P_RECVD),
+            col(K.P_HOPS),
+            col(K.P_RD),
+            col(K.P_WR),
+            flops,
+            placed,
+        )
 
     @property
     def seconds(self) -> float:
@@ -75,9 +90,10 @@ class Stats:
             "idle_cycles": int(self.idle.sum()),
         }
         if per_pe:
-            out["per_pe"] = {name: getattr(self, name).tolist() for name in
-                             ("busy", "stalled", "idle", "instructions", "wavelets_sent",
-                              "hops")}
+            out["per_pe"] = {
+                name: getattr(self, name).tolist()
+                for name in ("busy", "stalled", "idle", "instructions", "wavelets_sent", "hops")
+            }
         return out
 
     def to_json(self, per_pe: bool = True) -> str:
@@ -86,15 +102,18 @@ class Stats:
     def summary(self) -> str:
         d = self.to_dict(per_pe=False)
         flops = ", ".join(f"{k} {v}" for k, v in self.flops.items() if v) or "none"
-        return "\n".join([
-            f"cycles          {d['cycles']}  ({d['seconds_at_clock'] * 1e6:.3f} us at "
-            f"{self.clock_hz / 1e9:.2f} GHz)",
-            f"PEs             {d['placed_pes']} placed on {self.width}x{self.height}, "
-            f"utilisation {d['utilisation'] * 100:.1f}%",
-            f"PE cycles       busy {d['busy_cycles']}, stalled {d['stalled_cycles']}, "
-            f"idle {d['idle_cycles']}",
-            f"instructions    {d['instructions']}",
-            f"wavelets        {d['wavelets_sent']} sent, {d['hops']} hops",
-            f"SRAM            {d['sram_read_bytes']} B read, {d['sram_written_bytes']} B written",
-            f"FLOPs           {flops}",
-        ])
+        return "\n".join(
+            [
+                f"cycles          {d['cycles']}  ({d['seconds_at_clock'] * 1e6:.3f} us at "
+                f"{self.clock_hz / 1e9:.2f} GHz)",
+                f"PEs             {d['placed_pes']} placed on {self.width}x{self.height}, "
+                f"utilisation {d['utilisation'] * 100:.1f}%",
+                f"PE cycles       busy {d['busy_cycles']}, stalled {d['stalled_cycles']}, "
+                f"idle {d['idle_cycles']}",
+                f"instructions    {d['instructions']}",
+                f"wavelets        {d['wavelets_sent']} sent, {d['hops']} hops",
+                f"SRAM            {d['sram_read_bytes']} B read, "
+                f"{d['sram_written_bytes']} B written",
+                f"FLOPs           {flops}",
+            ]
+        )

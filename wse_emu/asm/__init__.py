@@ -1,4 +1,5 @@
 """Assembler layer: parse (Lark) -> resolve/encode -> link onto a mesh."""
+
 from __future__ import annotations
 
 from ..arch import ArchProfile
@@ -8,8 +9,14 @@ from .linker import Linked, link
 from .parser import ProgramSet, parse_file, parse_source
 
 
-def assemble(source, width: int = 1, height: int = 1, arch="wse3", filename="<input>",
-             consts: dict | None = None) -> Linked:
+def assemble(
+    source,
+    width: int = 1,
+    height: int = 1,
+    arch="wse3",
+    filename="<input>",
+    consts: dict | None = None,
+) -> Linked:
     """Parse (text or ProgramSet) and link onto a width x height mesh; consts overrides
     .const values."""
     pset = source if isinstance(source, ProgramSet) else parse_source(source, filename)
@@ -17,5 +24,14 @@ def assemble(source, width: int = 1, height: int = 1, arch="wse3", filename="<in
     return link(pset, width, height, profile, consts)
 
 
-__all__ = ["AsmError", "Image", "Linked", "ProgramSet", "Symbol", "assemble", "link",
-           "parse_file", "parse_source"]
+__all__ = [
+    "AsmError",
+    "Image",
+    "Linked",
+    "ProgramSet",
+    "Symbol",
+    "assemble",
+    "link",
+    "parse_file",
+    "parse_source",
+]

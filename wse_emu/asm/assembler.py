@@ -1,5 +1,6 @@
 """Assemble one program instance (a program with concrete params) into the 9-word binary
 encoding of isa/instructions.toml, with its symbols, tasks and initial data."""
+
 from __future__ import annotations
 
 import difflib
@@ -17,8 +18,11 @@ from .parser import Program, ProgramSet
 
 _REG = re.compile(r"^r(\d+)$")
 _DSD = re.compile(r"^d(\d+)$")
-RESERVED = {f"r{i}" for i in range(isa.N_REGS)} | {f"d{i}" for i in range(isa.N_DSDS)} \
+RESERVED = (
+    {f"r{i}" for i in range(isa.N_REGS)}
+    | {f"d{i}" for i in range(isa.N_DSDS)}
     | {"WIDTH", "HEIGHT"}
+)
 INT32_MIN, UINT32_MAX = -(1 << 31), (1 << 32) - 1
 
 
@@ -42,15 +46,16 @@ class Symbol:
 @dataclass
 class Image:
     """One assembled program instance; code addresses are absolute (base applied)."""
+
     program: str
     params: dict
     base: int
-    code: np.ndarray                     # int32[n, 9] binary encoding
-    positions: list                      # Pos per instruction
-    symbols: dict                        # name -> Symbol
-    labels: dict                         # name -> absolute pc
-    tasks: list                          # (name, absolute entry pc, color or -1)
-    init: list = field(default_factory=list)   # (addr, bytes)
+    code: np.ndarray  # int32[n, 9] binary encoding
+    positions: list  # Pos per instruction
+    symbols: dict  # name -> Symbol
+    labels: dict  # name -> absolute pc
+    tasks: list  # (name, absolute entry pc, color or -1)
+    init: list = field(default_factory=list)  # (addr, bytes)
     data_bytes: int = 0
 
     @property
@@ -70,9 +75,15 @@ def dtype_array(values, dtype: str) -> np.ndarray:
     """Values as a NumPy array of the emulator's storage type for dtype."""
     if dtype == "bf16":
         import ml_dtypes
+
         return np.asarray(values, dtype=np.float32).astype(ml_dtypes.bfloat16)
-    np_type = {"f16": np.float16, "f32": np.float32, "i16": np.int16, "i8": np.int8,
-               "i32": np.int32}[dtype]
+    np_type = {
+        "f16": np.float16,
+        "f32": np.float32,
+        "i16": np.int16,
+        "i8": np.int8,
+        "i32": np.int32,
+    }[dtype]
     arr = np.asarray(values)
     if np.issubdtype(np_type, np.integer) and arr.dtype.kind == "f":
         arr = np.rint(arr)
@@ -94,8 +105,11 @@ def base_scope(pset: ProgramSet, width: int, height: int, consts: dict | None = 
         values[name] = consts.pop(name) if name in consts else scope.eval(expr)
     if consts:
         declared = ", ".join(n for n, _, _ in pset.consts) or "none"
-        raise AsmError(f"cannot set {', '.join(sorted(consts))}: not a .const of this file "
-                       f"(consts: {declared})", pset.source.filename)
+        raise AsmError(
+            f"cannot set {', '.join(sorted(consts))}: not a .const of this file "
+            f"(consts: {declared})",
+            pset.source.filename,
+        )
     return values
 
 
@@ -117,14 +131,23 @@ def program_params(pset: ProgramSet, prog: Program, globals_: dict, overrides: d
         values[name] = overrides[name][0] if name in overrides else scope.eval(expr)
     for name, (_, pos) in overrides.items():
         if name not in declared:
-            raise pos.error(f"program {prog.name!r} has no .param {name!r}",
-                            "declared params: " + (", ".join(sorted(declared)) or "none"))
+            raise pos.error(
+                f"program {prog.name!r} has no .param {name!r}",
+                "declared params: " + (", ".join(sorted(declared)) or "none"),
+            )
     return {k: values[k] for k in [p[0] for p in prog.params]}, values
 
 
 class _Encoder:
-    def __init__(self, pset: ProgramSet, prog: Program, scope: Scope, labels: dict,
-                 task_ids: dict, n_colors: int):
+    def __init__(
+        self,
+        pset: ProgramSet,
+        prog: Program,
+        scope: Scope,
+        labels: dict,
+        task_ids: dict,
+        n_colors: int,
+    ):
         self.pset = pset
         self.prog = prog
         self.scope = scope
@@ -138,8 +161,11 @@ class _Encoder:
         row = self.table.get(base)
         if row is None:
             close = difflib.get_close_matches(base, self.table, n=3)
-            hint = ("did you mean " + " or ".join(close) + "?") if close else \
-                "see docs/ISA.md for the instruction set"
+            hint = (
+                ("did you mean " + " or ".join(close) + "?")
+                if close
+                else "see docs/ISA.md for the instruction set"
+            )
             raise stmt.pos.error(f"unknown instruction {base!r}", hint)
         dt, dt2 = self._dtypes(row, suffixes, stmt.pos)
         word = np.zeros(isa.ENCODING_WORDS, np.int32)
@@ -147,10 +173,14 @@ class _Encoder:
         ops = stmt.operands
         required = sum(1 for o in row.operands if o.default is None)
         if not required <= len(ops) <= len(row.operands):
-            want = str(required) if required == len(row.operands) else \
-                f"{required} to {len(row.operands)}"
-            raise stmt.pos.error(f"{base} takes {want} operands, got {len(ops)}",
-                                 f"syntax: {row.syntax}")
+            want = (
+                str(required)
+                if required == len(row.operands)
+                else f"{required} to {len(row.operands)}"
+            )
+            raise stmt.pos.error(
+                f"{base} takes {want} operands, got {len(ops)}", f"syntax: {row.syntax}"
+            )
         mask = 0
         fi = 0
         for k, spec in enumerate(row.operands):
@@ -172,15 +202,19 @@ class _Encoder:
             if want == 0:
                 raise pos.error(f"{row.mnemonic} takes no dtype suffix", f"syntax: {row.syntax}")
             choices = ", ".join("." + d for d in row.dtypes)
-            raise pos.error(f"{row.mnemonic} needs {'a dtype suffix' if want == 1 else 'two dtype suffixes'}",
-                            f"syntax: {row.syntax}; T is one of {choices}")
+            raise pos.error(
+                f"{row.mnemonic} needs {'a dtype suffix' if want == 1 else 'two dtype suffixes'}",
+                f"syntax: {row.syntax}; T is one of {choices}",
+            )
         if row.fixed:
             return isa.DTYPE_CODE[row.fixed[0]], isa.DTYPE_CODE[row.fixed[1]]
         codes = []
         for suffix, allowed in zip(suffixes, (row.dtypes, row.dtypes2)):
             if suffix not in allowed:
-                raise pos.error(f"{row.mnemonic} does not take .{suffix}",
-                                "allowed: " + ", ".join("." + d for d in allowed))
+                raise pos.error(
+                    f"{row.mnemonic} does not take .{suffix}",
+                    "allowed: " + ", ".join("." + d for d in allowed),
+                )
             codes.append(isa.DTYPE_CODE[suffix])
         if not codes:
             return 0, 0
@@ -206,12 +240,15 @@ class _Encoder:
         where = f"operand {k + 1} of {row.mnemonic}"
         if isinstance(node, Tree) and node.data == "special":
             if kind not in ("rs", "ri", "rv"):
-                raise self._pos(node).error(f"{where} cannot be a special register",
-                                            f"syntax: {row.syntax}")
+                raise self._pos(node).error(
+                    f"{where} cannot be a special register", f"syntax: {row.syntax}"
+                )
             name = str(node.children[0])[1:]
             if name not in isa.SPECIALS:
-                raise self._pos(node).error(f"unknown special %{name}",
-                                            "expected one of " + ", ".join("%" + s for s in isa.SPECIALS))
+                raise self._pos(node).error(
+                    f"unknown special %{name}",
+                    "expected one of " + ", ".join("%" + s for s in isa.SPECIALS),
+                )
             return [isa.SPECIAL_BASE + isa.SPECIALS.index(name)], [False]
         if isinstance(node, Tree) and node.data == "address" and kind != "addr":
             raise self._pos(node).error(f"{where} is not an address", f"syntax: {row.syntax}")
@@ -220,9 +257,11 @@ class _Encoder:
             if r is not None:
                 return [r], [False]
             if kind in ("rd", "rs"):
-                raise self._pos(node).error(f"{where} must be a register r0-r{isa.N_REGS - 1}"
-                                            + (" or a special" if kind == "rs" else ""),
-                                            f"syntax: {row.syntax}")
+                raise self._pos(node).error(
+                    f"{where} must be a register r0-r{isa.N_REGS - 1}"
+                    + (" or a special" if kind == "rs" else ""),
+                    f"syntax: {row.syntax}",
+                )
             value = self.scope.eval(node) if kind == "rv" else self._int(node)
             if isinstance(value, float):
                 return [f32_bits(value)], [True]
@@ -230,8 +269,9 @@ class _Encoder:
         if kind == "dsd":
             d = self._reg(node, _DSD, isa.N_DSDS)
             if d is None:
-                raise self._pos(node).error(f"{where} must be a DSD register d0-d{isa.N_DSDS - 1}",
-                                            f"syntax: {row.syntax}")
+                raise self._pos(node).error(
+                    f"{where} must be a DSD register d0-d{isa.N_DSDS - 1}", f"syntax: {row.syntax}"
+                )
             return [d], [False]
         if kind == "addr":
             inner = node.children[0] if isinstance(node, Tree) and node.data == "address" else node
@@ -245,16 +285,20 @@ class _Encoder:
         if kind == "label":
             name = self._plain_name(node)
             if name is None or name not in self.labels:
-                raise self._pos(node).error(f"undefined label {name or '(expression)'!r}",
-                                            "labels: " + ", ".join(sorted(self.labels)))
+                raise self._pos(node).error(
+                    f"undefined label {name or '(expression)'!r}",
+                    "labels: " + ", ".join(sorted(self.labels)),
+                )
             return [self.labels[name]], [True]
         if kind == "task":
             name = self._plain_name(node)
             if name is None or name not in self.task_ids:
-                raise self._pos(node).error(f"undefined task {name or '(expression)'!r}",
-                                            "tasks: " + (", ".join(sorted(self.task_ids)) or "none"))
+                raise self._pos(node).error(
+                    f"undefined task {name or '(expression)'!r}",
+                    "tasks: " + (", ".join(sorted(self.task_ids)) or "none"),
+                )
             return [self.task_ids[name]], [True]
-        return [self._int32(self._int(node), node)], [True]   # imm
+        return [self._int32(self._int(node), node)], [True]  # imm
 
     def _int(self, node) -> int:
         self._no_registers(node)
@@ -262,9 +306,12 @@ class _Encoder:
 
     def _no_registers(self, node):
         if isinstance(node, Tree):
-            if node.data == "name" and (_REG.match(str(node.children[0]))
-                                         or _DSD.match(str(node.children[0]))):
-                raise self._pos(node).error(f"register {node.children[0]} cannot appear in an expression here")
+            if node.data == "name" and (
+                _REG.match(str(node.children[0])) or _DSD.match(str(node.children[0]))
+            ):
+                raise self._pos(node).error(
+                    f"register {node.children[0]} cannot appear in an expression here"
+                )
             for c in node.children:
                 self._no_registers(c)
 
@@ -291,15 +338,18 @@ class _Encoder:
             r = self._reg(n, _REG, isa.N_REGS)
             if r is not None:
                 if base >= 0 or sign < 0:
-                    raise self._pos(n).error("an address takes one base register, added: [rN + offset]")
+                    raise self._pos(n).error(
+                        "an address takes one base register, added: [rN + offset]"
+                    )
                 base = r
             else:
                 offset += sign * self._int(n)
         return base, offset
 
 
-def assemble_program(pset: ProgramSet, prog: Program, globals_: dict, overrides: dict,
-                     base: int, n_colors: int) -> Image:
+def assemble_program(
+    pset: ProgramSet, prog: Program, globals_: dict, overrides: dict, base: int, n_colors: int
+) -> Image:
     params, values = program_params(pset, prog, globals_, overrides)
     scope = Scope(pset.source, values)
     symbols = {}
@@ -311,7 +361,7 @@ def assemble_program(pset: ProgramSet, prog: Program, globals_: dict, overrides:
         shape = tuple(scope.int(e) for e in decl.shape)
         if any(s <= 0 for s in shape):
             raise decl.pos.error(f"symbol {decl.name!r} has a non-positive dimension {shape}")
-        addr = (addr + 3) & ~3                      # every symbol starts 4-byte aligned
+        addr = (addr + 3) & ~3  # every symbol starts 4-byte aligned
         sym = Symbol(decl.name, addr, decl.dtype, shape, decl.pos.line)
         symbols[decl.name] = sym
         sizes[decl.name] = (sym.nbytes, sym.count)
@@ -348,15 +398,27 @@ def assemble_program(pset: ProgramSet, prog: Program, globals_: dict, overrides:
     code = np.zeros((len(prog.code), isa.ENCODING_WORDS), np.int32)
     for i, stmt in enumerate(prog.code):
         code[i] = enc.encode(stmt)
-    return Image(prog.name, params, base, code, [s.pos for s in prog.code], symbols, labels,
-                 tasks, init, addr)
+    return Image(
+        prog.name,
+        params,
+        base,
+        code,
+        [s.pos for s in prog.code],
+        symbols,
+        labels,
+        tasks,
+        init,
+        addr,
+    )
 
 
 def _init_bytes(scope: Scope, decl, sym: Symbol) -> bytes:
     if isinstance(decl.init, list):
         vals = [scope.eval(e) for e in decl.init]
         if len(vals) != sym.count:
-            raise decl.pos.error(f"{decl.name!r} has {sym.count} elements but {len(vals)} initial values")
+            raise decl.pos.error(
+                f"{decl.name!r} has {sym.count} elements but {len(vals)} initial values"
+            )
     else:
         vals = [scope.eval(decl.init)] * sym.count
     return dtype_array(vals, sym.dtype).tobytes()

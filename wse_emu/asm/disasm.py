@@ -1,4 +1,5 @@
 """Disassemble the binary encoding back to .wsa text, driven by the instruction table."""
+
 from __future__ import annotations
 
 from .. import isa

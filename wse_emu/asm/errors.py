@@ -1,10 +1,18 @@
 """Assembler errors that point at file:line:col with the source line and a caret."""
+
 from __future__ import annotations
 
 
 class AsmError(Exception):
-    def __init__(self, message: str, filename: str = "<input>", line: int = 0, column: int = 0,
-                 source: str | None = None, hint: str = ""):
+    def __init__(
+        self,
+        message: str,
+        filename: str = "<input>",
+        line: int = 0,
+        column: int = 0,
+        source: str | None = None,
+        hint: str = "",
+    ):
         super().__init__(message)
         self.message = message
         self.filename = filename
@@ -29,6 +37,7 @@ class AsmError(Exception):
 
 class Pos:
     """Where a construct starts in its file; raises AsmErrors about it."""
+
     __slots__ = ("src", "line", "column")
 
     def __init__(self, src, line: int, column: int):

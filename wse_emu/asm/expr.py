@@ -1,5 +1,6 @@
 """Assembler-time expressions: integer and float arithmetic over constants, params,
 symbols (their byte address), labels and tasks."""
+
 from __future__ import annotations
 
 import math
@@ -12,9 +13,14 @@ from .errors import Pos, Source
 BUILTIN_NAMES = {"inf": math.inf, "nan": math.nan}
 
 _BINARY = {
-    "add": operator.add, "sub": operator.sub, "mul": operator.mul,
-    "bor": operator.or_, "bxor": operator.xor, "band": operator.and_,
-    "shl": operator.lshift, "shr": operator.rshift,
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "bor": operator.or_,
+    "bxor": operator.xor,
+    "band": operator.and_,
+    "shl": operator.lshift,
+    "shr": operator.rshift,
 }
 _INT_ONLY = {"bor", "bxor", "band", "shl", "shr", "mod", "inv"}
 
@@ -51,7 +57,7 @@ class Scope:
             return self._name(ch[0])
         if kind == "neg":
             return -self.eval(ch[0])
-        if kind == "factor":      # unary plus
+        if kind == "factor":  # unary plus
             return self.eval(ch[0])
         if kind == "inv":
             return ~self.int(ch[0])
@@ -102,8 +108,9 @@ class Scope:
             return nbytes if name == "sizeof" else count
         funcs = {"min": min, "max": max, "cdiv": _cdiv, "abs": abs}
         if name not in funcs:
-            raise self.pos(tok).error(f"unknown function {name!r}",
-                                      "expected one of sizeof, len, min, max, cdiv, abs")
+            raise self.pos(tok).error(
+                f"unknown function {name!r}", "expected one of sizeof, len, min, max, cdiv, abs"
+            )
         vals = [self.eval(a) for a in args]
         try:
             return funcs[name](*vals)

@@ -1,5 +1,6 @@
 """Link a ProgramSet onto a mesh: evaluate the layout, assemble each (program, params)
 instance once, check every PE's SRAM footprint, and build the route tables."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ DIR_BIT = {d: 1 << i for i, d in enumerate(isa.DIRECTIONS)}
 
 @dataclass
 class Region:
-    image: int          # index into Linked.images
+    image: int  # index into Linked.images
     x: int
     y: int
     w: int
@@ -28,16 +29,17 @@ class Region:
 @dataclass
 class Linked:
     """A program set placed on a width x height mesh; what the runtime loads."""
+
     pset: ProgramSet
     width: int
     height: int
     arch: ArchProfile
-    images: list               # Image
-    regions: list              # Region
-    pe_image: np.ndarray       # int32[n_pe], -1 where nothing is placed
-    code: np.ndarray           # int32[n_insn, 9] binary encoding, all images
-    positions: list            # Pos per instruction
-    rx: np.ndarray             # uint8[n_pe, colors] direction bits
+    images: list  # Image
+    regions: list  # Region
+    pe_image: np.ndarray  # int32[n_pe], -1 where nothing is placed
+    code: np.ndarray  # int32[n_insn, 9] binary encoding, all images
+    positions: list  # Pos per instruction
+    rx: np.ndarray  # uint8[n_pe, colors] direction bits
     tx: np.ndarray
 
     @property
@@ -96,8 +98,9 @@ def _bind(item, loops, src, values):
         yield from _bind(item, rest, src, dict(values, **{loop.name: i}))
 
 
-def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile,
-         consts: dict | None = None) -> Linked:
+def link(
+    pset: ProgramSet, width: int, height: int, arch: ArchProfile, consts: dict | None = None
+) -> Linked:
     if width <= 0 or height <= 0:
         raise AsmError(f"mesh must be at least 1x1, got {width}x{height}", pset.source.filename)
     n_colors = arch["colors"]
@@ -105,12 +108,18 @@ def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile,
     src = pset.source
     places = list(_expand(pset.places, src, globals_))
     if not pset.programs:
-        raise AsmError("no program: the file has no code or data", pset.source.filename, 1, 1,
-                       pset.source.text)
+        raise AsmError(
+            "no program: the file has no code or data", pset.source.filename, 1, 1, pset.source.text
+        )
     if not places:
         if len(pset.programs) > 1:
-            raise AsmError("several programs but no 'place' in a .layout section",
-                           pset.source.filename, 1, 1, pset.source.text)
+            raise AsmError(
+                "several programs but no 'place' in a .layout section",
+                pset.source.filename,
+                1,
+                1,
+                pset.source.text,
+            )
         places = None
     pe_image = np.full(width * height, -1, np.int32)
     instances = {}
@@ -124,8 +133,9 @@ def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile,
             rect, overrides = (0, 0, width, height), {}
         else:
             if place.program not in pset.programs:
-                raise place.pos.error(f"no program named {place.program!r}",
-                                      "programs: " + ", ".join(pset.programs))
+                raise place.pos.error(
+                    f"no program named {place.program!r}", "programs: " + ", ".join(pset.programs)
+                )
             prog = pset.programs[place.program]
             rect = _rect(scope, place.rect, place.pos, width, height)
             if rect is None:
@@ -141,14 +151,18 @@ def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile,
             base += len(image.code)
         index = instances[key]
         x, y, w, h = rect
-        block = pe_image.reshape(height, width)[y:y + h, x:x + w]
+        block = pe_image.reshape(height, width)[y : y + h, x : x + w]
         if (block >= 0).any():
             raise (place.pos if place else prog.pos).error(
-                f"placement of {prog.name!r} at {x},{y} size {w},{h} overlaps an earlier placement")
+                f"placement of {prog.name!r} at {x},{y} size {w},{h} overlaps an earlier placement"
+            )
         block[:] = index
         regions.append(Region(index, x, y, w, h))
-    code = np.concatenate([im.code for im in images]) if images else \
-        np.zeros((0, isa.ENCODING_WORDS), np.int32)
+    code = (
+        np.concatenate([im.code for im in images])
+        if images
+        else np.zeros((0, isa.ENCODING_WORDS), np.int32)
+    )
     positions = [p for im in images for p in im.positions]
     rx = np.zeros((width * height, n_colors), np.uint8)
     tx = np.zeros((width * height, n_colors), np.uint8)
@@ -164,8 +178,8 @@ def link(pset: ProgramSet, width: int, height: int, arch: ArchProfile,
         txb = sum(DIR_BIT[d] for d in set(route.tx))
         r2 = rx.reshape(height, width, n_colors)
         t2 = tx.reshape(height, width, n_colors)
-        r2[y:y + h, x:x + w, color] = rxb
-        t2[y:y + h, x:x + w, color] = txb
+        r2[y : y + h, x : x + w, color] = rxb
+        t2[y : y + h, x : x + w, color] = txb
     return Linked(pset, width, height, arch, images, regions, pe_image, code, positions, rx, tx)
 
 
@@ -179,7 +193,8 @@ def _check_footprint(image: Image, arch: ArchProfile, pos):
         raise pos.error(
             f"program {image.program!r} needs {total} bytes of SRAM per PE but a PE has {limit}",
             f"data {image.data_bytes} B ({listing}); code {len(image.code)} instructions = "
-            f"{code_bytes} B")
+            f"{code_bytes} B",
+        )
 
 
 def _check_arch(image: Image, arch: ArchProfile):
@@ -189,5 +204,7 @@ def _check_arch(image: Image, arch: ArchProfile):
         dtype = isa.DTYPES[word[1]] if (row.dtypes or row.fixed) else None
         cls = row.cost_class(dtype) if isinstance(row.cost, dict) else row.cost
         if cls in isa.costs()["simd"] and arch.simd_width(cls) == 0:
-            raise pos.error(f"{row.mnemonic}.{dtype} needs {cls} SIMD, which {arch.name} does not have",
-                            "use --arch wse3")
+            raise pos.error(
+                f"{row.mnemonic}.{dtype} needs {cls} SIMD, which {arch.name} does not have",
+                "use --arch wse3",
+            )

@@ -1,5 +1,6 @@
 """Parse .wsa text (Lark, LALR) into a ProgramSet: global constants, programs and the layout.
 Nothing is evaluated here: expressions stay Lark trees, each construct keeps its position."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,15 +18,15 @@ from .errors import AsmError, Pos, Source
 class DataDecl:
     name: str
     dtype: str
-    shape: list          # expression trees
-    init: object         # None, expression tree, or list of trees
+    shape: list  # expression trees
+    init: object  # None, expression tree, or list of trees
     pos: Pos
 
 
 @dataclass
 class InsnStmt:
     mnemonic: str
-    operands: list       # trees / tokens
+    operands: list  # trees / tokens
     pos: Pos
     labels: list = field(default_factory=list)
 
@@ -33,8 +34,8 @@ class InsnStmt:
 @dataclass
 class TaskDecl:
     name: str
-    color: object        # expression tree or None (local task)
-    index: int           # index of its first instruction in the program
+    color: object  # expression tree or None (local task)
+    index: int  # index of its first instruction in the program
     pos: Pos
 
 
@@ -42,16 +43,17 @@ class TaskDecl:
 class Program:
     name: str
     pos: Pos
-    params: list = field(default_factory=list)    # (name, tree, pos)
-    data: list = field(default_factory=list)      # DataDecl
-    code: list = field(default_factory=list)      # InsnStmt
-    labels: dict = field(default_factory=dict)    # name -> (index, pos)
-    tasks: list = field(default_factory=list)     # TaskDecl
+    params: list = field(default_factory=list)  # (name, tree, pos)
+    data: list = field(default_factory=list)  # DataDecl
+    code: list = field(default_factory=list)  # InsnStmt
+    labels: dict = field(default_factory=dict)  # name -> (index, pos)
+    tasks: list = field(default_factory=list)  # TaskDecl
 
 
 @dataclass
 class Loop:
     """.repeat NAME = start, stop: NAME takes start, start + 1, ..., stop - 1."""
+
     name: str
     start: object
     stop: object
@@ -61,17 +63,17 @@ class Loop:
 @dataclass
 class Place:
     program: str
-    rect: tuple          # 4 trees: x, y, w, h
-    params: list         # (name, tree, pos)
+    rect: tuple  # 4 trees: x, y, w, h
+    params: list  # (name, tree, pos)
     pos: Pos
-    loops: tuple = ()    # enclosing .repeat loops, outermost first
+    loops: tuple = ()  # enclosing .repeat loops, outermost first
 
 
 @dataclass
 class Route:
     color: object
     rect: tuple
-    rx: list             # direction names
+    rx: list  # direction names
     tx: list
     pos: Pos
     loops: tuple = ()
@@ -80,8 +82,8 @@ class Route:
 @dataclass
 class ProgramSet:
     source: Source
-    consts: list = field(default_factory=list)     # (name, tree, pos)
-    programs: dict = field(default_factory=dict)   # name -> Program
+    consts: list = field(default_factory=list)  # (name, tree, pos)
+    programs: dict = field(default_factory=dict)  # name -> Program
     places: list = field(default_factory=list)
     routes: list = field(default_factory=list)
     has_layout: bool = False
@@ -89,15 +91,29 @@ class ProgramSet:
 
 @cache
 def _parser() -> Lark:
-    return Lark(isa.grammar_text(), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True)
+    return Lark(
+        isa.grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True
+    )
 
 
 _TOKEN_NAMES = {
-    "_NL": "end of line", "NAME": "a name", "MNEMONIC": "a mnemonic", "INT": "an integer",
-    "HEX": "a hex integer", "FLOAT": "a float", "SPECIAL": "a special (%x ...)",
-    "COMMA": "','", "LSQB": "'['", "RSQB": "']'", "LPAR": "'('", "RPAR": "')'",
-    "EQUAL": "'='", "COLON": "':'", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'",
+    "_NL": "end of line",
+    "NAME": "a name",
+    "MNEMONIC": "a mnemonic",
+    "INT": "an integer",
+    "HEX": "a hex integer",
+    "FLOAT": "a float",
+    "SPECIAL": "a special (%x ...)",
+    "COMMA": "','",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "EQUAL": "'='",
+    "COLON": "':'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
 }
 
 
@@ -113,8 +129,14 @@ def parse_source(text: str, filename: str = "<input>") -> ProgramSet:
     try:
         tree = _parser().parse(text + "\n")
     except UnexpectedCharacters as e:
-        raise AsmError(f"unexpected character {text.splitlines()[e.line - 1][e.column - 1]!r}",
-                       filename, e.line, e.column, text, _expected(e.allowed or [])) from None
+        raise AsmError(
+            f"unexpected character {text.splitlines()[e.line - 1][e.column - 1]!r}",
+            filename,
+            e.line,
+            e.column,
+            text,
+            _expected(e.allowed or []),
+        ) from None
     except UnexpectedToken as e:
         tok = e.token
         what = "end of line" if tok.type == "_NL" else repr(str(tok))
@@ -122,12 +144,14 @@ def parse_source(text: str, filename: str = "<input>") -> ProgramSet:
             what = "end of file"
         line = tok.line or 0
         col = tok.column or 0
-        raise AsmError(f"unexpected {what}", filename, line, col, text,
-                       _expected(e.accepts or e.expected)) from None
+        raise AsmError(
+            f"unexpected {what}", filename, line, col, text, _expected(e.accepts or e.expected)
+        ) from None
     except UnexpectedEOF as e:
         n = text.count("\n") + 1
-        raise AsmError("unexpected end of file", filename, n, 1, text,
-                       _expected(e.expected)) from None
+        raise AsmError(
+            "unexpected end of file", filename, n, 1, text, _expected(e.expected)
+        ) from None
     return _Builder(src).build(tree)
 
 
@@ -186,8 +210,13 @@ class _Builder:
         name = str(node.children[0])
         if name in self.out.programs:
             raise self.pos(node.children[0]).error(f"program {name!r} defined twice")
-        if self.prog is not None and self.prog.name == "main" and not self.prog.code \
-                and not self.prog.data and not self.prog.params:
+        if (
+            self.prog is not None
+            and self.prog.name == "main"
+            and not self.prog.code
+            and not self.prog.data
+            and not self.prog.params
+        ):
             del self.out.programs["main"]
         self.prog = Program(name, self.pos(node))
         self.out.programs[name] = self.prog
@@ -199,12 +228,17 @@ class _Builder:
     def on_data(self, node):
         name, dtype, shape, init = node.children
         if str(dtype) not in isa.DTYPES:
-            raise self.pos(dtype).error(f"unknown dtype {str(dtype)!r}",
-                                        "expected one of " + ", ".join(isa.DTYPES))
-        init_val = list(init.children[0].children) if isinstance(init, Tree) \
-            and init.data == "init_list" else init
+            raise self.pos(dtype).error(
+                f"unknown dtype {str(dtype)!r}", "expected one of " + ", ".join(isa.DTYPES)
+            )
+        init_val = (
+            list(init.children[0].children)
+            if isinstance(init, Tree) and init.data == "init_list"
+            else init
+        )
         self.program(node).data.append(
-            DataDecl(str(name), str(dtype), list(shape.children), init_val, self.pos(name)))
+            DataDecl(str(name), str(dtype), list(shape.children), init_val, self.pos(name))
+        )
 
     def on_text(self, node):
         self.program(node)
@@ -244,8 +278,9 @@ class _Builder:
             for a in assigns.children:
                 pname, expr = a.children
                 params.append((str(pname), expr, self.pos(pname)))
-        self.out.places.append(Place(str(name), (x, y, w, h), params, self.pos(name),
-                                     tuple(self.loops)))
+        self.out.places.append(
+            Place(str(name), (x, y, w, h), params, self.pos(name), tuple(self.loops))
+        )
 
     def on_route(self, node):
         self._need_layout(node, ".route")
@@ -255,12 +290,15 @@ class _Builder:
             items = []
             for tok in group.children:
                 if str(tok) not in isa.DIRECTIONS:
-                    raise self.pos(tok).error(f"unknown direction {str(tok)!r}",
-                                              "expected one of " + ", ".join(isa.DIRECTIONS))
+                    raise self.pos(tok).error(
+                        f"unknown direction {str(tok)!r}",
+                        "expected one of " + ", ".join(isa.DIRECTIONS),
+                    )
                 items.append(str(tok))
             dirs.append(items)
-        self.out.routes.append(Route(color, (x, y, w, h), dirs[0], dirs[1], self.pos(node),
-                                     tuple(self.loops)))
+        self.out.routes.append(
+            Route(color, (x, y, w, h), dirs[0], dirs[1], self.pos(node), tuple(self.loops))
+        )
 
     def _define_label(self, prog, name, pos):
         if name in prog.labels:

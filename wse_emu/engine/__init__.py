@@ -4,6 +4,7 @@ Numba's on-disk cache (cache=True) keys each function on its own file only: a ca
 `core.run` keeps the old machine code of a changed function in `vector.py`. So before any
 kernel is compiled or loaded, drop this package's cache files when any engine source, or
 the ISA constants it uses, has changed since they were written."""
+
 import hashlib
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def _drop_stale_cache():
             f.unlink()
         stamp.write_text(digest)
     except OSError:
-        pass        # read-only install: Numba then caches elsewhere or not at all
+        pass  # read-only install: Numba then caches elsewhere or not at all
 
 
 _drop_stale_cache()

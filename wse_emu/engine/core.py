@@ -1,6 +1,7 @@
 """The run loop: lowest-clock-first scheduling of runnable PEs with a lag window, and the
 per-instruction dispatch. Everything here runs inside Numba; Python calls run() once per
 batch of work (until done, fault, deadlock or the cycle limit)."""
+
 import numpy as np
 from numba import njit
 
@@ -11,6 +12,7 @@ from .fabric import (
     has_route,
     heap_pop,
     make_runnable,
+    q_head_time,
     q_pop,
     send_wavelet,
 )
@@ -179,7 +181,7 @@ def pick_task(S, p):
             qi = p * nc + color
             if S.qcount[qi] == 0:
                 continue
-            ready = max(pe[p, P_CLOCK], S.qtime[qi, S.qhead[qi]])
+            ready = max(pe[p, P_CLOCK], q_head_time(S, qi))
         if best < 0 or ready < best_t:
             best = t
             best_t = ready
@@ -229,7 +231,7 @@ def alu(fn, a, b):
         return max(a, b)
     if fn == FN_LT:
         return 1 if a < b else 0
-    return 1 if a == b else 0          # eq
+    return 1 if a == b else 0  # eq
 
 
 @njit(cache=True, error_model="numpy")
@@ -264,7 +266,7 @@ def falu(S, p, pc, fn):
             return True, 0, 0.0
         t = min(max(np.trunc(a), -2147483648.0), 2147483647.0)
         return True, np.int64(t), 0.0
-    return True, (1 if a == b else 0), 0.0     # eq
+    return True, (1 if a == b else 0), 0.0  # eq
 
 
 @njit(cache=True)
@@ -281,7 +283,7 @@ def load(S, p, addr, dt):
     if dt == DT_I8:
         v = np.int64(S.sram8[p, addr])
         return v - 256 if v >= 128 else v
-    return np.int64(S.sram32[p, addr >> 2])      # i32, f32
+    return np.int64(S.sram32[p, addr >> 2])  # i32, f32
 
 
 @njit(cache=True)
@@ -347,8 +349,12 @@ def exec_pe(S, p, limit):
             else:
                 a = operand(S, p, pc, 0)
                 b = wrap32(operand(S, p, pc, 1))
-                if ((fn == FN_EQ and a == b) or (fn == FN_NE and a != b)
-                        or (fn == FN_LT and a < b) or (fn == FN_GE and a >= b)):
+                if (
+                    (fn == FN_EQ and a == b)
+                    or (fn == FN_NE and a != b)
+                    or (fn == FN_LT and a < b)
+                    or (fn == FN_GE and a >= b)
+                ):
                     next_pc = code[pc, C_F2]
         elif sem == SEM_LD or sem == SEM_ST:
             k = 1 if sem == SEM_LD else 0
@@ -415,7 +421,7 @@ def exec_pe(S, p, limit):
                 pe[p, P_STATE] = S_RECV
                 pe[p, P_WAIT] = color
                 return
-            arrive = S.qtime[qi, S.qhead[qi]]
+            arrive = q_head_time(S, qi)
             if arrive > pe[p, P_CLOCK]:
                 pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
                 pe[p, P_CLOCK] = arrive

@@ -1,5 +1,6 @@
 """Turn the binary encoding (isa/instructions.toml) into engine code words for one arch:
 semantics codes, SIMD width and cycles per element from the cost table."""
+
 import numpy as np
 
 from .. import isa
@@ -42,7 +43,7 @@ def decode(binary: np.ndarray, arch: ArchProfile) -> np.ndarray:
         out[i, K.C_DT] = word[1]
         out[i, K.C_DT2] = word[2]
         out[i, K.C_MASK] = word[3]
-        out[i, K.C_F0:K.C_F0 + isa.N_FIELDS] = word[4:4 + isa.N_FIELDS]
+        out[i, K.C_F0 : K.C_F0 + isa.N_FIELDS] = word[4 : 4 + isa.N_FIELDS]
         out[i, K.C_WIDTH] = width
         out[i, K.C_CPE] = cpe
         out[i, K.C_FLOPS] = row.flops
@@ -62,5 +63,5 @@ def engine_config(arch: ArchProfile, width: int, height: int) -> np.ndarray:
     cfg[K.CFG_WIDTH] = width
     cfg[K.CFG_HEIGHT] = height
     cfg[K.CFG_SRAM] = arch["sram_bytes"]
-    cfg[K.CFG_STRIDE0:K.CFG_STRIDE0 + 8] = arch.stride_widths
+    cfg[K.CFG_STRIDE0 : K.CFG_STRIDE0 + 8] = arch.stride_widths
     return cfg

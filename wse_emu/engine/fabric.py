@@ -1,12 +1,12 @@
 """Fabric: multicast route trees precomputed per (PE, color) at load, input queues kept in
 arrival order, and sending a wavelet with per-link contention and backpressure."""
+
 import numpy as np
 from numba import njit
 
 from .kinds import (
     CFG_HOP,
     CFG_NCOLORS,
-    CFG_QDEPTH,
     CFG_RAMP_OFF,
     CFG_RAMP_ON,
     D_RAMP,
@@ -40,8 +40,25 @@ ROUTE_OK, ROUTE_OFF_MESH, ROUTE_NOT_RECEIVED, ROUTE_LOOP = range(4)
 
 
 @njit(cache=True)
-def _walk(rx, tx, width, height, src, color, mark, stamp, nodes, parents, links, fill,
-          out_node, out_parent, out_link, out_deliver, base):
+def _walk(
+    rx,
+    tx,
+    width,
+    height,
+    src,
+    color,
+    mark,
+    stamp,
+    nodes,
+    parents,
+    links,
+    fill,
+    out_node,
+    out_parent,
+    out_link,
+    out_deliver,
+    base,
+):
     """Breadth-first walk of src's tree for color. Returns (size, error, node, dir)."""
     n = 0
     nodes[0] = src
@@ -101,8 +118,25 @@ def build_trees(rx, tx, width, height, active):
             size = 0
             if active[p] and rx[p, c] & RAMP_BIT:
                 stamp += 1
-                size, code, node, d = _walk(rx, tx, width, height, p, c, mark, stamp, nodes,
-                                            parents, links, False, dummy, dummy, dummy, dummy8, 0)
+                size, code, node, d = _walk(
+                    rx,
+                    tx,
+                    width,
+                    height,
+                    p,
+                    c,
+                    mark,
+                    stamp,
+                    nodes,
+                    parents,
+                    links,
+                    False,
+                    dummy,
+                    dummy,
+                    dummy,
+                    dummy8,
+                    0,
+                )
                 if code != ROUTE_OK:
                     err[0] = code
                     err[1] = p * n_colors + c
@@ -121,12 +155,48 @@ def build_trees(rx, tx, width, height, active):
             start = toff[p * n_colors + c]
             if toff[p * n_colors + c + 1] > start:
                 stamp += 1
-                _walk(rx, tx, width, height, p, c, mark, stamp, nodes, parents, links, True,
-                      t_node, t_parent, t_link, t_deliver, start)
+                _walk(
+                    rx,
+                    tx,
+                    width,
+                    height,
+                    p,
+                    c,
+                    mark,
+                    stamp,
+                    nodes,
+                    parents,
+                    links,
+                    True,
+                    t_node,
+                    t_parent,
+                    t_link,
+                    t_deliver,
+                    start,
+                )
     return toff, t_node, t_parent, t_link, t_deliver, max_size, err
 
 
+@njit(cache=True)
+def queue_capacity(toff, tnode, tparent, tdeliver, n_pe, n_colors, depth, hop, ramp_on, ramp_off):
+    """Wavelets each input queue (pe * colors + color) must hold: queue_depth plus one per
+    pipeline stage (cycle of latency) of the longest path that delivers to it, since routers
+    buffer wavelets in flight hop by hop. Queues that nothing delivers to get 0."""
+    cap = np.zeros(n_pe * n_colors, np.int64)
+    hops = np.zeros(tnode.shape[0], np.int64)
+    for t in range(n_pe * n_colors):
+        color = t % n_colors
+        for e in range(toff[t], toff[t + 1]):
+            par = tparent[e]
+            hops[e] = 0 if par < 0 else hops[toff[t] + par] + 1
+            if tdeliver[e]:
+                q = tnode[e] * n_colors + color
+                cap[q] = max(cap[q], depth + ramp_on + hops[e] * hop + ramp_off)
+    return cap
+
+
 # ---------------------------------------------------------------- scheduler heap
+
 
 @njit(cache=True)
 def _less(pe, a, b):
@@ -190,41 +260,42 @@ def make_runnable(S, p, key):
 
 # ---------------------------------------------------------------- queues
 
+
 @njit(cache=True)
 def q_push(S, qi, payload, t):
-    """Insert in arrival order; a wavelet lands no earlier than the pop that freed its slot."""
-    depth = S.cfg[CFG_QDEPTH]
-    k = S.qpush[qi]
-    if k >= depth:
-        t = max(t, S.qpopring[qi, (k - depth) % depth])
+    """Insert in arrival order into the ring of queue qi (slots qoff[qi] .. qoff[qi+1]-1)."""
+    base = S.qoff[qi]
+    cap = S.qoff[qi + 1] - base
     h = S.qhead[qi]
     j = S.qcount[qi]
     while j > 0:
-        prev = (h + j - 1) % depth
-        if S.qtime[qi, prev] <= t:
+        prev = base + (h + j - 1) % cap
+        if S.qtime[prev] <= t:
             break
-        cur = (h + j) % depth
-        S.qtime[qi, cur] = S.qtime[qi, prev]
-        S.qpay[qi, cur] = S.qpay[qi, prev]
+        cur = base + (h + j) % cap
+        S.qtime[cur] = S.qtime[prev]
+        S.qpay[cur] = S.qpay[prev]
         j -= 1
-    slot = (h + j) % depth
-    S.qtime[qi, slot] = t
-    S.qpay[qi, slot] = payload
+    slot = base + (h + j) % cap
+    S.qtime[slot] = t
+    S.qpay[slot] = payload
     S.qcount[qi] += 1
-    S.qpush[qi] = k + 1
     return t
+
+
+@njit(cache=True)
+def q_head_time(S, qi):
+    return S.qtime[S.qoff[qi] + S.qhead[qi]]
 
 
 @njit(cache=True)
 def q_pop(S, qi, now):
     """Take the oldest wavelet at time now; wake senders blocked on this queue."""
-    depth = S.cfg[CFG_QDEPTH]
+    base = S.qoff[qi]
     h = S.qhead[qi]
-    payload = S.qpay[qi, h]
-    S.qhead[qi] = (h + 1) % depth
+    payload = S.qpay[base + h]
+    S.qhead[qi] = (h + 1) % (S.qoff[qi + 1] - base)
     S.qcount[qi] -= 1
-    S.qpopring[qi, S.qpop[qi] % depth] = now
-    S.qpop[qi] += 1
     w = S.qwaiter[qi]
     S.qwaiter[qi] = -1
     while w >= 0:
@@ -240,14 +311,15 @@ def q_pop(S, qi, now):
 
 @njit(cache=True)
 def dest_full(S, p, color):
-    """First destination PE of p's tree for color whose queue is full, or -1."""
+    """First destination PE of p's tree for color whose queue (with the wavelets in flight
+    to it) is full, or -1."""
     nc = S.cfg[CFG_NCOLORS]
-    depth = S.cfg[CFG_QDEPTH]
     t0 = p * nc + color
     for e in range(S.toff[t0], S.toff[t0 + 1]):
         if S.tdeliver[e]:
             q = S.tnode[e]
-            if S.qcount[q * nc + color] >= depth:
+            qi = q * nc + color
+            if S.qcount[qi] >= S.qoff[qi + 1] - S.qoff[qi]:
                 return q
     return -1
 

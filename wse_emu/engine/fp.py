@@ -1,6 +1,7 @@
 """IEEE binary16 and bfloat16 rounding for Numba, which has no float16 on the CPU.
 Values are stored as uint16 bit patterns, decoded through 65,536-entry float32 tables and
 encoded here with round-to-nearest-even from float64 in a single rounding."""
+
 import math
 
 import numpy as np
@@ -28,15 +29,15 @@ def encode_small_float(x, exp_bits, man_bits):
     if x != x:
         return sign | (exp_all << man_bits) | (1 << (man_bits - 1))
     # at or beyond the midpoint between the largest finite value and 2^(bias+1): infinity
-    if x >= (2.0 - 2.0 ** -(man_bits + 1)) * 2.0 ** bias:
+    if x >= (2.0 - 2.0 ** -(man_bits + 1)) * 2.0**bias:
         return sign | (exp_all << man_bits)
     if x < 2.0 ** (1 - bias):
         q = np.rint(x * 2.0 ** (bias - 1 + man_bits))
         return sign | int(q)
     m, e = math.frexp(x)
-    f = np.rint((m * 2.0 - 1.0) * 2.0 ** man_bits)
+    f = np.rint((m * 2.0 - 1.0) * 2.0**man_bits)
     ex = e - 1 + bias
-    if f == 2.0 ** man_bits:
+    if f == 2.0**man_bits:
         f = 0.0
         ex += 1
     return sign | (ex << man_bits) | int(f)

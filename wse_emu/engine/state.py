@@ -1,40 +1,57 @@
 """The mesh as flat arrays (structure of arrays), bundled in one namedtuple that every
 engine kernel takes. No per-PE Python objects."""
+
 from collections import namedtuple
 
 import numpy as np
 
 from .. import isa
 from .fp import decode_tables
-from .kinds import NCFG, NMISC, NPE, P_HPOS, P_IMG, P_NEXTW, P_STATE, S_OFF
+from .kinds import NMISC, NPE, P_HPOS, P_IMG, P_NEXTW, P_STATE, S_OFF
 
-MeshState = namedtuple("MeshState", [
-    "code",                     # int32[n_insn, NCODE] engine code (all images)
-    "pe",                       # int64[n_pe, NPE] per-PE scalars (kinds.P_*)
-    "regs", "regf",             # int32[n_pe, 16] and its float32 view
-    "dsd",                      # int64[n_pe, 16, 4]
-    "stack",                    # int64[n_pe, CALL_DEPTH]
-    "acc",                      # float64[n_pe] partial result of a suspended reduction
-    "sram8", "sram16", "sramf", "sram32",   # views of one uint8[n_pe, sram_bytes] buffer
-    "qpay", "qtime",            # uint32 / int64 [n_pe * colors, depth] input queues
-    "qhead", "qcount",          # int64[n_pe * colors]
-    "qpush", "qpop",            # int64[n_pe * colors] pushes / pops so far
-    "qpopring",                 # int64[n_pe * colors, depth] times of the last pops
-    "qwaiter",                  # int64[n_pe * colors] first sender blocked on this queue
-    "toff", "tnode", "tparent", "tlink", "tdeliver",   # multicast trees per (pe, color)
-    "link_free",                # int64[n_pe * 5] first cycle each link is free
-    "tready",                   # int64[max tree size] scratch
-    "heap",                     # int64[n_pe] runnable PEs, keyed by pe[:, P_KEY]
-    "task_entry", "task_color", # int64[n_img, MAX_TASKS]
-    "color_task",               # int64[n_img, colors] data task bound to each color, or -1
-    "flops",                    # int64[n_pe, 4] f16, bf16, f32, mixed f16->f32
-    "cfg", "misc",              # int64[NCFG], int64[NMISC]
-    "f16tab", "bf16tab",        # float32[65536] decode tables
-    "cvt_u", "cvt_f",           # uint32[1] and its float32 view: bit casts
-])
+MeshState = namedtuple(
+    "MeshState",
+    [
+        "code",  # int32[n_insn, NCODE] engine code (all images)
+        "pe",  # int64[n_pe, NPE] per-PE scalars (kinds.P_*)
+        "regs",
+        "regf",  # int32[n_pe, 16] and its float32 view
+        "dsd",  # int64[n_pe, 16, 4]
+        "stack",  # int64[n_pe, CALL_DEPTH]
+        "acc",  # float64[n_pe] partial result of a suspended reduction
+        "sram8",
+        "sram16",
+        "sramf",
+        "sram32",  # views of one uint8[n_pe, sram_bytes] buffer
+        "qpay",
+        "qtime",  # uint32 / int64 pool of all input-queue rings
+        "qoff",  # int64[n_pe * colors + 1] ring of queue i: qoff[i]..qoff[i+1]-1
+        "qhead",
+        "qcount",  # int64[n_pe * colors]
+        "qwaiter",  # int64[n_pe * colors] first sender blocked on this queue
+        "toff",
+        "tnode",
+        "tparent",
+        "tlink",
+        "tdeliver",  # multicast trees per (pe, color)
+        "link_free",  # int64[n_pe * 5] first cycle each link is free
+        "tready",  # int64[max tree size] scratch
+        "heap",  # int64[n_pe] runnable PEs, keyed by pe[:, P_KEY]
+        "task_entry",
+        "task_color",  # int64[n_img, MAX_TASKS]
+        "color_task",  # int64[n_img, colors] data task bound to each color, or -1
+        "flops",  # int64[n_pe, 4] f16, bf16, f32, mixed f16->f32
+        "cfg",
+        "misc",  # int64[NCFG], int64[NMISC]
+        "f16tab",
+        "bf16tab",  # float32[65536] decode tables
+        "cvt_u",
+        "cvt_f",  # uint32[1] and its float32 view: bit casts
+    ],
+)
 
 
-def new_state(code, n_pe, n_img, cfg, tree_arrays, sram_bytes, n_colors, depth) -> MeshState:
+def new_state(code, n_pe, n_img, cfg, tree_arrays, queue_cap, sram_bytes, n_colors) -> MeshState:
     sram8 = np.zeros((n_pe, sram_bytes), np.uint8)
     regs = np.zeros((n_pe, isa.N_REGS), np.int32)
     pe = np.zeros((n_pe, NPE), np.int64)
@@ -43,30 +60,45 @@ def new_state(code, n_pe, n_img, cfg, tree_arrays, sram_bytes, n_colors, depth) 
     pe[:, P_IMG] = -1
     pe[:, P_STATE] = S_OFF
     nq = n_pe * n_colors
+    qoff = np.zeros(nq + 1, np.int64)
+    np.cumsum(queue_cap, out=qoff[1:])
     f16tab, bf16tab = decode_tables()
     cvt_u = np.zeros(1, np.uint32)
     toff, tnode, tparent, tlink, tdeliver, max_tree = tree_arrays
     return MeshState(
-        code=code, pe=pe, regs=regs, regf=regs.view(np.float32),
+        code=code,
+        pe=pe,
+        regs=regs,
+        regf=regs.view(np.float32),
         dsd=np.zeros((n_pe, isa.N_DSDS, 4), np.int64),
         stack=np.zeros((n_pe, isa.CALL_DEPTH), np.int64),
         acc=np.zeros(n_pe, np.float64),
-        sram8=sram8, sram16=sram8.view(np.uint16), sramf=sram8.view(np.float32),
+        sram8=sram8,
+        sram16=sram8.view(np.uint16),
+        sramf=sram8.view(np.float32),
         sram32=sram8.view(np.int32),
-        qpay=np.zeros((nq, depth), np.uint32), qtime=np.zeros((nq, depth), np.int64),
-        qhead=np.zeros(nq, np.int64), qcount=np.zeros(nq, np.int64),
-        qpush=np.zeros(nq, np.int64), qpop=np.zeros(nq, np.int64),
-        qpopring=np.zeros((nq, depth), np.int64), qwaiter=np.full(nq, -1, np.int64),
-        toff=toff, tnode=tnode, tparent=tparent, tlink=tlink, tdeliver=tdeliver,
-        link_free=np.zeros(n_pe * 5, np.int64), tready=np.zeros(max(max_tree, 1), np.int64),
+        qpay=np.zeros(qoff[-1], np.uint32),
+        qtime=np.zeros(qoff[-1], np.int64),
+        qoff=qoff,
+        qhead=np.zeros(nq, np.int64),
+        qcount=np.zeros(nq, np.int64),
+        qwaiter=np.full(nq, -1, np.int64),
+        toff=toff,
+        tnode=tnode,
+        tparent=tparent,
+        tlink=tlink,
+        tdeliver=tdeliver,
+        link_free=np.zeros(n_pe * 5, np.int64),
+        tready=np.zeros(max(max_tree, 1), np.int64),
         heap=np.zeros(n_pe, np.int64),
         task_entry=np.full((max(n_img, 1), isa.MAX_TASKS), -1, np.int64),
         task_color=np.full((max(n_img, 1), isa.MAX_TASKS), -1, np.int64),
         color_task=np.full((max(n_img, 1), n_colors), -1, np.int64),
         flops=np.zeros((n_pe, 4), np.int64),
-        cfg=np.asarray(cfg, np.int64), misc=np.zeros(NMISC, np.int64),
-        f16tab=f16tab, bf16tab=bf16tab, cvt_u=cvt_u, cvt_f=cvt_u.view(np.float32),
+        cfg=np.asarray(cfg, np.int64),
+        misc=np.zeros(NMISC, np.int64),
+        f16tab=f16tab,
+        bf16tab=bf16tab,
+        cvt_u=cvt_u,
+        cvt_f=cvt_u.view(np.float32),
     )
-
-
-assert NCFG > 0

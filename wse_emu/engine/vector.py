@@ -1,13 +1,14 @@
 """Vector (DSD) instructions: element reads and writes per dtype, the arithmetic, and the
 op loop that charges startup + ceil(n / width) cycles, or streams one element per cycle
 when a fabric operand is involved, suspending with its progress when the fabric stalls."""
+
 import math
 
 import numpy as np
 from numba import njit
 
 from ..isa import N_REGS
-from .fabric import block_sender, dest_full, has_route, q_pop, send_wavelet
+from .fabric import block_sender, dest_full, has_route, q_head_time, q_pop, send_wavelet
 from .fp import bf16_bits, f16_bits
 from .kinds import (
     C_CPE,
@@ -218,7 +219,7 @@ def unary(fn, a):
         return 1.0 / math.sqrt(a)
     if fn == FN_RECIP:
         return 1.0 / a
-    return a                      # mov
+    return a  # mov
 
 
 @njit(cache=True, error_model="numpy")
@@ -243,7 +244,7 @@ def binary(fn, a, b):
         return np.float64(ia & ib)
     if fn == FN_OR:
         return np.float64(ia | ib)
-    return np.float64(ia ^ ib)    # xor
+    return np.float64(ia ^ ib)  # xor
 
 
 @njit(cache=True)
@@ -402,7 +403,7 @@ def vector_op(S, p, pc):
                 v = read_mem(S, p, S.dsd[p, d, 1] + i * S.dsd[p, d, 3] * DT_SIZE[dt2], dt2)
             else:
                 qi = p * nc + S.dsd[p, d, 1]
-                arrive = S.qtime[qi, S.qhead[qi]]
+                arrive = q_head_time(S, qi)
                 if arrive > pe[p, P_CLOCK]:
                     pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
                     pe[p, P_CLOCK] = arrive

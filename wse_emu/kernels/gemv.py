@@ -1,4 +1,5 @@
 """GEMV y = A x on a row of PEs (programs/gemv.wsa): split K across the PEs, reduce east."""
+
 from __future__ import annotations
 
 import numpy as np
