@@ -284,3 +284,25 @@ def test_results_do_not_depend_on_lag_window(lag):
     y_ref, _ = _gemv_run()
     y, _ = _gemv_run(lag)
     assert np.array_equal(y, y_ref)
+
+
+def test_batched_runs_give_the_same_results_and_report_progress():
+    from wse_emu import Mesh, assemble, parse_file, programs
+
+    def gemv_mesh():
+        m = Mesh(8, 1)
+        m.load(assemble(parse_file(programs.path("gemv")), 8, 1, m.arch))
+        rng = np.random.default_rng(3)
+        m.memcpy_h2d("a", rng.standard_normal((1, 8, 16, 32)))
+        m.memcpy_h2d("x", rng.standard_normal((1, 8, 16)))
+        m.launch()
+        return m
+
+    whole = gemv_mesh()
+    whole.run()
+    calls = []
+    small = gemv_mesh()
+    res = small.run(batch=50, progress=lambda m: calls.append(m.stats().instructions.sum()))
+    assert res.ok and len(calls) >= res.stats.instructions.sum() // 50 - 1
+    assert calls == sorted(calls)  # progress only moves forward
+    assert np.array_equal(small.memcpy_d2h("y", 7, 0, 1, 1), whole.memcpy_d2h("y", 7, 0, 1, 1))

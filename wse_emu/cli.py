@@ -229,7 +229,13 @@ def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, qui
     for sym, _ in outs:
         _symbol_rect(linked, sym)
     m.launch()
-    result = m.run(max_cycles=max_cycles, check=False)
+    try:
+        result = m.run(max_cycles=max_cycles, check=False)
+    except KeyboardInterrupt:
+        stats = m.stats()
+        click.echo(f"{prog}: interrupted at cycle {stats.cycles}", err=True)
+        click.echo(stats.summary(), err=True)
+        sys.exit(130)
     if json_path:
         Path(json_path).write_text(result.stats.to_json())
     for sym, path in outs:

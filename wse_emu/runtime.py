@@ -26,6 +26,7 @@ from .engine.state import new_state
 from .stats import Stats
 
 DEFAULT_MAX_CYCLES = 10**12
+BATCH_INSTRUCTIONS = 5_000_000
 DIR_NAMES = ("north", "east", "south", "west")
 
 
@@ -250,11 +251,20 @@ class Mesh:
                 start[self.program.pe_image == i] = image.main
         engine_launch(self.state, start)
 
-    def run(self, max_cycles: int | None = None, check: bool = True) -> RunResult:
-        """Run until done. With check, a fault, deadlock or cycle limit raises RunError."""
+    def run(self, max_cycles: int | None = None, check: bool = True, progress=None,
+            batch: int = BATCH_INSTRUCTIONS) -> RunResult:
+        """Run until done. With check, a fault, deadlock or cycle limit raises RunError.
+        The engine runs in batches of about `batch` instructions, so Ctrl-C stops a long
+        run between batches; progress(mesh) is called after each batch."""
         self._need_program()
         limit = DEFAULT_MAX_CYCLES if max_cycles is None else int(max_cycles)
-        status = engine_run(self.state, limit)
+        while True:
+            self.state.misc[K.M_BUDGET] = batch
+            status = engine_run(self.state, limit)
+            if status != K.R_PAUSED:
+                break
+            if progress is not None:
+                progress(self)
         result = RunResult(
             {
                 K.R_DONE: "done",

@@ -66,6 +66,7 @@ from .kinds import (
     FN_SUB,
     FN_XOR,
     M_ACTIVE,
+    M_BUDGET,
     M_FAULT_PE,
     M_HEAP,
     M_MAX_CYCLES,
@@ -95,6 +96,7 @@ from .kinds import (
     R_DEADLOCK,
     R_DONE,
     R_FAULT,
+    R_PAUSED,
     R_RUNNING,
     S_FAULT,
     S_HALT,
@@ -315,9 +317,10 @@ def exec_pe(S, p, limit):
             pe[p, P_STATE] = S_IDLE
             return
     while True:
-        if pe[p, P_CLOCK] > limit:
+        if pe[p, P_CLOCK] > limit or S.misc[M_BUDGET] <= 0:
             make_runnable(S, p, pe[p, P_CLOCK])
             return
+        S.misc[M_BUDGET] -= 1
         pc = pe[p, P_PC]
         sem = code[pc, C_SEM]
         if sem >= SEM_VUN and sem <= SEM_VRED:
@@ -476,8 +479,9 @@ def exec_pe(S, p, limit):
 
 @njit(cache=True)
 def run(S, max_cycles):
-    """Run until every PE has halted (R_DONE), a fault (R_FAULT), no PE can run (R_DEADLOCK)
-    or the slowest runnable PE passes max_cycles (R_CYCLE_LIMIT). Resumable."""
+    """Run until every PE has halted (R_DONE), a fault (R_FAULT), no PE can run (R_DEADLOCK),
+    the slowest runnable PE passes max_cycles (R_CYCLE_LIMIT), or about misc[M_BUDGET]
+    instructions have run (R_PAUSED). Resumable from any of these."""
     misc = S.misc
     misc[M_STATUS] = R_RUNNING
     misc[M_MAX_CYCLES] = max_cycles
@@ -495,6 +499,9 @@ def run(S, max_cycles):
         exec_pe(S, p, limit)
         if misc[M_STATUS] != R_RUNNING:
             return misc[M_STATUS]
+        if misc[M_BUDGET] <= 0:
+            misc[M_STATUS] = R_PAUSED
+            return R_PAUSED
     misc[M_STATUS] = R_DONE if misc[M_ACTIVE] == 0 else R_DEADLOCK
     return misc[M_STATUS]
 

@@ -219,10 +219,10 @@ FAULT_NAMES = (
 )
 
 # run status (misc[M_STATUS])
-R_RUNNING, R_DONE, R_FAULT, R_DEADLOCK, R_CYCLE_LIMIT = range(5)
+R_RUNNING, R_DONE, R_FAULT, R_DEADLOCK, R_CYCLE_LIMIT, R_PAUSED = range(6)
 
 # misc int64 slots
-M_HEAP, M_STATUS, M_FAULT_PE, M_ACTIVE, M_MAX_CYCLES, M_END = range(6)
+M_HEAP, M_STATUS, M_FAULT_PE, M_ACTIVE, M_MAX_CYCLES, M_BUDGET = range(6)
 NMISC = 8
 
 # cfg int64 slots (from the arch profile)
