@@ -27,6 +27,7 @@ MAX_TASKS = 32
 SPECIALS = ("x", "y", "width", "height", "rx", "ry", "cycle")
 SPECIAL_BASE = N_REGS
 DIRECTIONS = ("north", "east", "south", "west", "ramp")
+SWITCH_POSITIONS = 4  # route configurations per color and router (facts: Fabric / Switches)
 ENCODING_WORDS = 9  # opcode, dtype, dtype2, immediate mask, 5 fields
 N_FIELDS = 5
 

@@ -16,11 +16,13 @@ from .engine.core import launch as engine_launch
 from .engine.core import run as engine_run
 from .engine.decode import decode, engine_config
 from .engine.fabric import (
+    ROUTE_FAULTS,
     ROUTE_LOOP,
     ROUTE_NOT_RECEIVED,
+    ROUTE_NOWHERE,
     ROUTE_OFF_MESH,
-    build_trees,
-    queue_capacity,
+    check_routes,
+    queue_storage,
 )
 from .engine.state import new_state
 from .stats import Stats
@@ -102,33 +104,37 @@ class Mesh:
             linked = assemble(program, self.width, self.height, self.arch)
         self.program = linked
         code = decode(linked.code, self.arch)
-        active = (linked.pe_image >= 0).astype(np.uint8)
-        *trees, err = build_trees(linked.rx, linked.tx, self.width, self.height, active)
-        if err[0] >= 0:
-            raise RunError("route", self._route_error(err))
         a = self.arch
-        cap = queue_capacity(
-            trees[0],
-            trees[1],
-            trees[2],
-            trees[4],
+        storage = queue_storage(
+            linked.tx,
             self.n_pe,
             a["colors"],
             a["queue_depth"],
             a["hop_latency"],
             a["ramp_on"],
             a["ramp_off"],
+            self.width,
+            self.height,
         )
         self.state = S = new_state(
             code,
             self.n_pe,
             len(linked.images),
             engine_config(a, self.width, self.height),
-            trees,
-            cap,
+            linked.rx,
+            linked.tx,
+            storage,
             a["sram_bytes"],
             a["colors"],
         )
+        key, problem, where = check_routes(S, (linked.pe_image >= 0).astype(np.uint8))
+        if key >= 0:
+            src, color = divmod(int(key), a["colors"])
+            raise RunError(
+                "route",
+                f"route error on color {color} (sent from PE ({src % self.width},"
+                f"{src // self.width})): {self._route_problem(int(problem), int(where))}",
+            )
         S.pe[:, K.P_IMG] = linked.pe_image
         for r in linked.regions:
             block = S.pe.reshape(self.height, self.width, K.NPE)[r.y : r.y + r.h, r.x : r.x + r.w]
@@ -145,26 +151,25 @@ class Mesh:
                 S.sram8[pes, addr : addr + len(data)] = np.frombuffer(data, np.uint8)
         return linked
 
-    def _route_error(self, err) -> str:
-        code, key, node, d = (int(v) for v in err)
-        n_colors = self.arch["colors"]
-        src, color = divmod(key, n_colors)
-        sx, sy = src % self.width, src // self.width
+    def _route_problem(self, problem: int, where: int) -> str:
+        """What is wrong where a multicast tree failed (fabric.walk's error)."""
+        node, d = divmod(where, 4)
         nx, ny = node % self.width, node // self.width
-        head = f"route error on color {color} (sent from PE ({sx},{sy})): "
-        if code == ROUTE_OFF_MESH:
-            return head + f"PE ({nx},{ny}) transmits {DIR_NAMES[d]} off the edge of the mesh"
-        if code == ROUTE_NOT_RECEIVED:
+        if problem == ROUTE_OFF_MESH:
+            return f"PE ({nx},{ny}) transmits {DIR_NAMES[d]} off the edge of the mesh"
+        if problem == ROUTE_NOT_RECEIVED:
             tx = nx + (d == 1) - (d == 3)
             ty = ny + (d == 2) - (d == 0)
             back = DIR_NAMES[(d + 2) % 4]
-            return head + (
+            return (
                 f"PE ({nx},{ny}) transmits {DIR_NAMES[d]} but PE ({tx},{ty}) does "
                 f"not receive from {back} (add '{back}' to its rx)"
             )
-        if code == ROUTE_LOOP:
-            return head + f"the route loops back through PE ({nx},{ny})"
-        return head + "unknown route error"
+        if problem == ROUTE_LOOP:
+            return f"the route loops back through PE ({nx},{ny})"
+        if problem == ROUTE_NOWHERE:
+            return "no PE's tx includes ramp on this tree, so nobody receives it"
+        return "the PE's rx for this color lacks ramp, so it cannot send on it"
 
     def _need_program(self):
         if self.program is None:
@@ -311,9 +316,12 @@ class Mesh:
         if status == "fault":
             p = int(S.misc[K.M_FAULT_PE])
             code, arg = int(S.pe[p, K.P_FAULT]), int(S.pe[p, K.P_FARG])
-            return (
-                f"runtime fault at {self.where(p)}: {K.FAULT_NAMES[code]} ({_fault_arg(code, arg)})"
-            )
+            text = f"runtime fault at {self.where(p)}: {K.FAULT_NAMES[code]} "
+            text += f"({_fault_arg(code, arg)})"
+            if code in (K.F_ROUTE_OFF_MESH, K.F_ROUTE_NOT_RECEIVED, K.F_ROUTE_LOOP):
+                problem = int(np.flatnonzero(ROUTE_FAULTS == code)[0])  # where the tree failed
+                text += ": " + self._route_problem(problem, int(S.misc[K.M_WALK_ERR]))
+            return text
         if status == "cycle-limit":
             p = int(S.misc[K.M_FAULT_PE])
             return (
@@ -336,8 +344,10 @@ class Mesh:
 def _fault_arg(code: int, arg: int) -> str:
     if code in (K.F_SRAM_RANGE, K.F_ALIGN):
         return f"address {arg}"
-    if code in (K.F_NO_ROUTE, K.F_QUEUE_MISUSE):
+    if code in (K.F_NO_ROUTE, K.F_QUEUE_MISUSE) or code in ROUTE_FAULTS:
         return f"color {arg}"
+    if code == K.F_BAD_SWITCH:
+        return f"position {arg}"
     if code in (K.F_DSD_LEN, K.F_DSD_KIND, K.F_DSD_UNSET):
         return f"d{arg}"
     if code == K.F_BAD_DSD:

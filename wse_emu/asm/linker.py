@@ -39,7 +39,7 @@ class Linked:
     pe_image: np.ndarray  # int32[n_pe], -1 where nothing is placed
     code: np.ndarray  # int32[n_insn, 9] binary encoding, all images
     positions: list  # Pos per instruction
-    rx: np.ndarray  # uint8[n_pe, colors] direction bits
+    rx: np.ndarray  # uint8[n_pe, colors, switch positions] direction bits
     tx: np.ndarray
 
     @property
@@ -164,22 +164,28 @@ def link(
         else np.zeros((0, isa.ENCODING_WORDS), np.int32)
     )
     positions = [p for im in images for p in im.positions]
-    rx = np.zeros((width * height, n_colors), np.uint8)
-    tx = np.zeros((width * height, n_colors), np.uint8)
+    rx = np.zeros((width * height, n_colors, isa.SWITCH_POSITIONS), np.uint8)
+    tx = np.zeros_like(rx)
     for route, scope in _expand(pset.routes, src, globals_):
         color = scope.int(route.color)
         if not 0 <= color < n_colors:
             raise route.pos.error(f"color {color} out of range 0-{n_colors - 1}")
+        position = 0 if route.position is None else scope.int(route.position)
+        if not 0 <= position < isa.SWITCH_POSITIONS:
+            raise route.pos.error(
+                f"switch position {position} out of range 0-{isa.SWITCH_POSITIONS - 1}"
+            )
         rect = _rect(scope, route.rect, route.pos, width, height)
         if rect is None:
             continue
         x, y, w, h = rect
-        rxb = sum(DIR_BIT[d] for d in set(route.rx))
-        txb = sum(DIR_BIT[d] for d in set(route.tx))
-        r2 = rx.reshape(height, width, n_colors)
-        t2 = tx.reshape(height, width, n_colors)
-        r2[y : y + h, x : x + w, color] = rxb
-        t2[y : y + h, x : x + w, color] = txb
+        grid = (height, width, n_colors, isa.SWITCH_POSITIONS)
+        rx.reshape(grid)[y : y + h, x : x + w, color, position] = sum(
+            DIR_BIT[d] for d in set(route.rx)
+        )
+        tx.reshape(grid)[y : y + h, x : x + w, color, position] = sum(
+            DIR_BIT[d] for d in set(route.tx)
+        )
     return Linked(pset, width, height, arch, images, regions, pe_image, code, positions, rx, tx)
 
 

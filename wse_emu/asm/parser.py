@@ -72,6 +72,7 @@ class Place:
 @dataclass
 class Route:
     color: object
+    position: object  # switch position expression, or None for 0
     rect: tuple
     rx: list  # direction names
     tx: list
@@ -284,7 +285,7 @@ class _Builder:
 
     def on_route(self, node):
         self._need_layout(node, ".route")
-        color, x, y, w, h, rx, tx = node.children
+        color, position, x, y, w, h, rx, tx = node.children
         dirs = []
         for group in (rx, tx):
             items = []
@@ -297,7 +298,9 @@ class _Builder:
                 items.append(str(tok))
             dirs.append(items)
         self.out.routes.append(
-            Route(color, (x, y, w, h), dirs[0], dirs[1], self.pos(node), tuple(self.loops))
+            Route(
+                color, position, (x, y, w, h), dirs[0], dirs[1], self.pos(node), tuple(self.loops)
+            )
         )
 
     def _define_label(self, prog, name, pos):

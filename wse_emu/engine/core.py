@@ -7,14 +7,14 @@ from numba import njit
 
 from ..isa import CALL_DEPTH, MAX_TASKS
 from .fabric import (
+    NPOS,
     block_sender,
     dest_full,
-    has_route,
-    heap_pop,
-    make_runnable,
     q_head_time,
     q_pop,
+    route_fault,
     send_wavelet,
+    walk,
 )
 from .fp import bf16_bits, f16_bits
 from .kinds import (
@@ -39,9 +39,9 @@ from .kinds import (
     DT_I16,
     F_ALIGN,
     F_BAD_DSD,
+    F_BAD_SWITCH,
     F_BAD_TASK,
     F_CALL_DEPTH,
-    F_NO_ROUTE,
     F_QUEUE_MISUSE,
     F_SRAM_RANGE,
     FN_ABS,
@@ -49,9 +49,11 @@ from .kinds import (
     FN_ALWAYS,
     FN_AND,
     FN_EQ,
+    FN_F2H,
     FN_FMAC,
     FN_FTOI,
     FN_GE,
+    FN_H2F,
     FN_ITOF,
     FN_LT,
     FN_MAX,
@@ -70,6 +72,7 @@ from .kinds import (
     M_FAULT_PE,
     M_HEAP,
     M_MAX_CYCLES,
+    M_ROUTE_VER,
     M_STATUS,
     P_BUSY,
     P_CLOCK,
@@ -120,10 +123,12 @@ from .kinds import (
     SEM_SEND,
     SEM_SENDX,
     SEM_ST,
+    SEM_SWITCH,
     SEM_UNBLOCK,
     SEM_VRED,
     SEM_VUN,
 )
+from .sched import heap_pop, make_runnable
 from .vector import BLOCKED, bits_to_f32, read_reg, vector_op
 
 MAX_DSD_LEN = 65535
@@ -239,9 +244,13 @@ def alu(fn, a, b):
 @njit(cache=True, error_model="numpy")
 def falu(S, p, pc, fn):
     """Scalar fp32 op; returns (is_int_result, int value, float value)."""
+    if fn == FN_H2F:
+        return False, 0, np.float64(S.f16tab[operand(S, p, pc, 1) & 0xFFFF])
     a = bits_to_f32(S, operand(S, p, pc, 1))
+    if fn == FN_F2H:
+        return True, f16_bits(a), 0.0
     b = 0.0
-    if fn != FN_NEG and fn != FN_ABS and fn != FN_ITOF and fn != FN_FTOI:
+    if fn != FN_NEG and fn != FN_ABS and fn != FN_ITOF and fn != FN_FTOI and fn != FN_F2H:
         b = bits_to_f32(S, operand(S, p, pc, 2))
     if fn == FN_ADD:
         return False, 0, a + b
@@ -402,10 +411,11 @@ def exec_pe(S, p, limit):
             S.dsd[p, d, 2] = length
         elif sem == SEM_SEND or sem == SEM_SENDX:
             color = code[pc, C_F0]
-            if not has_route(S, p, color):
-                fault(S, p, F_NO_ROUTE, color)
+            nw = walk(S, p, color)
+            if nw < 0:
+                fault(S, p, route_fault(nw), color)
                 return
-            q = dest_full(S, p, color)
+            q = dest_full(S, p, color, nw)
             if q >= 0:
                 block_sender(S, p, color, q)
                 return
@@ -413,7 +423,7 @@ def exec_pe(S, p, limit):
                 payload = operand(S, p, pc, 1) & 0xFFFFFFFF
             else:
                 payload = ((operand(S, p, pc, 1) & 0xFFFF) << 16) | (operand(S, p, pc, 2) & 0xFFFF)
-            send_wavelet(S, p, color, payload, pe[p, P_CLOCK])
+            send_wavelet(S, p, color, payload, pe[p, P_CLOCK], nw)
         elif sem == SEM_RECV:
             color = code[pc, C_F1]
             if S.color_task[pe[p, P_IMG], color] >= 0:
@@ -442,6 +452,13 @@ def exec_pe(S, p, limit):
                 pe[p, P_TBLK] |= bit
             else:
                 pe[p, P_TBLK] &= ~bit
+        elif sem == SEM_SWITCH:
+            position = operand(S, p, pc, 1)
+            if position < 0 or position >= NPOS:
+                fault(S, p, F_BAD_SWITCH, position)
+                return
+            S.rpos[p * nc + code[pc, C_F0]] = position
+            S.misc[M_ROUTE_VER] += 1
         elif sem == SEM_CALL:
             sp = pe[p, P_SP]
             if sp >= CALL_DEPTH:

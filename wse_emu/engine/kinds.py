@@ -1,137 +1,23 @@
 """Numbers the engine dispatches on. The instruction table (isa/instructions.toml) names a
 semantics group (`sem`) and function (`fn`) per instruction; these are their codes."""
 
-SEM_NAMES = (
-    "nop",
-    "halt",
-    "br",
-    "call",
-    "ret",
-    "mov",
-    "alu",
-    "falu",
-    "ld",
-    "st",
-    "dmem",
-    "dfin",
-    "dfout",
-    "dlen",
-    "vun",
-    "vfill",
-    "vbin",
-    "vbins",
-    "vfma",
-    "vfmas",
-    "vcvt",
-    "vred",
-    "send",
-    "sendx",
-    "recv",
-    "activate",
-    "block",
-    "unblock",
-)
-(
-    SEM_NOP,
-    SEM_HALT,
-    SEM_BR,
-    SEM_CALL,
-    SEM_RET,
-    SEM_MOV,
-    SEM_ALU,
-    SEM_FALU,
-    SEM_LD,
-    SEM_ST,
-    SEM_DMEM,
-    SEM_DFIN,
-    SEM_DFOUT,
-    SEM_DLEN,
-    SEM_VUN,
-    SEM_VFILL,
-    SEM_VBIN,
-    SEM_VBINS,
-    SEM_VFMA,
-    SEM_VFMAS,
-    SEM_VCVT,
-    SEM_VRED,
-    SEM_SEND,
-    SEM_SENDX,
-    SEM_RECV,
-    SEM_ACTIVATE,
-    SEM_BLOCK,
-    SEM_UNBLOCK,
-) = range(len(SEM_NAMES))
+# fmt: off
+SEM_NAMES = ("nop", "halt", "br", "call", "ret", "mov", "alu", "falu", "ld", "st",
+             "dmem", "dfin", "dfout", "dlen", "vun", "vfill", "vbin", "vbins", "vfma", "vfmas",
+             "vcvt", "vred", "send", "sendx", "recv", "activate", "block", "unblock", "switch")
+(SEM_NOP, SEM_HALT, SEM_BR, SEM_CALL, SEM_RET, SEM_MOV, SEM_ALU, SEM_FALU, SEM_LD, SEM_ST,
+ SEM_DMEM, SEM_DFIN, SEM_DFOUT, SEM_DLEN, SEM_VUN, SEM_VFILL, SEM_VBIN, SEM_VBINS, SEM_VFMA,
+ SEM_VFMAS, SEM_VCVT, SEM_VRED, SEM_SEND, SEM_SENDX, SEM_RECV, SEM_ACTIVATE, SEM_BLOCK,
+ SEM_UNBLOCK, SEM_SWITCH) = range(len(SEM_NAMES))
 
-FN_NAMES = (
-    "",
-    "always",
-    "eq",
-    "ne",
-    "lt",
-    "ge",
-    "add",
-    "sub",
-    "mul",
-    "and",
-    "or",
-    "xor",
-    "shl",
-    "shr",
-    "sra",
-    "min",
-    "max",
-    "fmac",
-    "neg",
-    "abs",
-    "itof",
-    "ftoi",
-    "mov",
-    "relu",
-    "exp",
-    "log",
-    "tanh",
-    "sigmoid",
-    "gelu",
-    "rsqrt",
-    "recip",
-    "sum",
-    "dot",
-)
-(
-    FN_NONE,
-    FN_ALWAYS,
-    FN_EQ,
-    FN_NE,
-    FN_LT,
-    FN_GE,
-    FN_ADD,
-    FN_SUB,
-    FN_MUL,
-    FN_AND,
-    FN_OR,
-    FN_XOR,
-    FN_SHL,
-    FN_SHR,
-    FN_SRA,
-    FN_MIN,
-    FN_MAX,
-    FN_FMAC,
-    FN_NEG,
-    FN_ABS,
-    FN_ITOF,
-    FN_FTOI,
-    FN_MOV,
-    FN_RELU,
-    FN_EXP,
-    FN_LOG,
-    FN_TANH,
-    FN_SIGMOID,
-    FN_GELU,
-    FN_RSQRT,
-    FN_RECIP,
-    FN_SUM,
-    FN_DOT,
-) = range(len(FN_NAMES))
+FN_NAMES = ("", "always", "eq", "ne", "lt", "ge", "add", "sub", "mul", "and", "or", "xor",
+            "shl", "shr", "sra", "min", "max", "fmac", "neg", "abs", "itof", "ftoi", "mov",
+            "relu", "exp", "log", "tanh", "sigmoid", "gelu", "rsqrt", "recip", "sum", "dot",
+            "h2f", "f2h")
+(FN_NONE, FN_ALWAYS, FN_EQ, FN_NE, FN_LT, FN_GE, FN_ADD, FN_SUB, FN_MUL, FN_AND, FN_OR, FN_XOR,
+ FN_SHL, FN_SHR, FN_SRA, FN_MIN, FN_MAX, FN_FMAC, FN_NEG, FN_ABS, FN_ITOF, FN_FTOI, FN_MOV,
+ FN_RELU, FN_EXP, FN_LOG, FN_TANH, FN_SIGMOID, FN_GELU, FN_RSQRT, FN_RECIP, FN_SUM,
+ FN_DOT, FN_H2F, FN_F2H) = range(len(FN_NAMES))
 
 # dtype codes (same order as isa.DTYPES)
 DT_F16, DT_BF16, DT_F32, DT_I16, DT_I8, DT_I32 = range(6)
@@ -141,69 +27,23 @@ C_SEM, C_FN, C_DT, C_DT2, C_MASK, C_F0, C_F1, C_F2, C_F3, C_F4, C_WIDTH, C_CPE, 
 NCODE = 13
 
 # per-PE int64 state columns
-(
-    P_PC,
-    P_CLOCK,
-    P_STATE,
-    P_WAIT,
-    P_WAITPE,
-    P_VPROG,
-    P_VACTIVE,
-    P_TASK,
-    P_SP,
-    P_BUSY,
-    P_STALL,
-    P_IDLE,
-    P_INSTR,
-    P_SENT,
-    P_HOPS,
-    P_RD,
-    P_WR,
-    P_FAULT,
-    P_FARG,
-    P_HPOS,
-    P_KEY,
-    P_NEXTW,
-    P_TACT,
-    P_TBLK,
-    P_IMG,
-    P_X0,
-    P_Y0,
-    P_PICK,
-    P_RECVD,
-    P_HALTCLK,
-) = range(30)
+(P_PC, P_CLOCK, P_STATE, P_WAIT, P_WAITPE, P_VPROG, P_VACTIVE, P_TASK, P_SP, P_BUSY, P_STALL,
+ P_IDLE, P_INSTR, P_SENT, P_HOPS, P_RD, P_WR, P_FAULT, P_FARG, P_HPOS, P_KEY, P_NEXTW, P_TACT,
+ P_TBLK, P_IMG, P_X0, P_Y0, P_PICK, P_RECVD, P_HALTCLK) = range(30)
 NPE = 30
 
 # PE states
 S_OFF, S_RUN, S_RECV, S_SEND, S_IDLE, S_HALT, S_FAULT = range(7)
-STATE_NAMES = (
-    "off",
-    "running",
-    "blocked on receive",
-    "blocked on send",
-    "waiting for a task",
-    "halted",
-    "faulted",
-)
+STATE_NAMES = ("off", "running", "blocked on receive", "blocked on send", "waiting for a task",
+               "halted", "faulted")
 
 # DSD kinds; dsd[p, d, :] = kind, address or color, length, stride
 DK_NONE, DK_MEM, DK_FIN, DK_FOUT = range(4)
 
 # faults
-(
-    F_NONE,
-    F_SRAM_RANGE,
-    F_ALIGN,
-    F_BAD_DSD,
-    F_DSD_LEN,
-    F_NO_ROUTE,
-    F_CALL_DEPTH,
-    F_QUEUE_MISUSE,
-    F_DSD_KIND,
-    F_BAD_TASK,
-    F_DSD_UNSET,
-) = range(11)
+(F_NONE, F_SRAM_RANGE, F_ALIGN, F_BAD_DSD, F_DSD_LEN, F_NO_ROUTE, F_CALL_DEPTH, F_QUEUE_MISUSE,
+ F_DSD_KIND, F_BAD_TASK, F_DSD_UNSET, F_ROUTE_OFF_MESH, F_ROUTE_NOT_RECEIVED, F_ROUTE_LOOP,
+ F_ROUTE_NOWHERE, F_BAD_SWITCH) = range(16)
 FAULT_NAMES = (
     "no fault",
     "SRAM access out of range",
@@ -216,31 +56,26 @@ FAULT_NAMES = (
     "bad DSD kind for this operand (fabric input as destination, or fabric output as source)",
     "bad task id",
     "DSD register used before it was set up",
+    "route error: the tree leaves the mesh",
+    "route error: a router transmits to a neighbour that does not receive from it",
+    "route error: the tree loops",
+    "route error: no PE receives this color from here",
+    "switch position outside 0-3",
 )
 
 # run status (misc[M_STATUS])
 R_RUNNING, R_DONE, R_FAULT, R_DEADLOCK, R_CYCLE_LIMIT, R_PAUSED = range(6)
 
 # misc int64 slots
-M_HEAP, M_STATUS, M_FAULT_PE, M_ACTIVE, M_MAX_CYCLES, M_BUDGET = range(6)
-NMISC = 8
+(M_HEAP, M_STATUS, M_FAULT_PE, M_ACTIVE, M_MAX_CYCLES, M_BUDGET, M_ROUTE_VER, M_WALK_KEY,
+ M_WALK_VER, M_WALK_N, M_WALK_ERR, M_WALK_STAMP) = range(12)
+NMISC = 12
 
 # cfg int64 slots (from the arch profile)
-(
-    CFG_HOP,
-    CFG_RAMP_ON,
-    CFG_RAMP_OFF,
-    CFG_QDEPTH,
-    CFG_LAG,
-    CFG_TASK_SWITCH,
-    CFG_STARTUP,
-    CFG_NCOLORS,
-    CFG_WIDTH,
-    CFG_HEIGHT,
-    CFG_SRAM,
-    CFG_STRIDE0,
-) = range(12)
+(CFG_HOP, CFG_RAMP_ON, CFG_RAMP_OFF, CFG_QDEPTH, CFG_LAG, CFG_TASK_SWITCH, CFG_STARTUP,
+ CFG_NCOLORS, CFG_WIDTH, CFG_HEIGHT, CFG_SRAM, CFG_STRIDE0) = range(12)
 NCFG = CFG_STRIDE0 + 8
 
 # direction bits of route tables; link id of a mesh link = node * 4 + direction
 D_NORTH, D_EAST, D_SOUTH, D_WEST, D_RAMP = range(5)
+# fmt: on

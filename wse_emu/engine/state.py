@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import isa
 from .fp import decode_tables
-from .kinds import NMISC, NPE, P_HPOS, P_IMG, P_NEXTW, P_STATE, S_OFF
+from .kinds import M_WALK_KEY, NMISC, NPE, P_HPOS, P_IMG, P_NEXTW, P_STATE, S_OFF
 
 MeshState = namedtuple(
     "MeshState",
@@ -29,13 +29,17 @@ MeshState = namedtuple(
         "qhead",
         "qcount",  # int64[n_pe * colors]
         "qwaiter",  # int64[n_pe * colors] first sender blocked on this queue
-        "toff",
-        "tnode",
-        "tparent",
-        "tlink",
-        "tdeliver",  # multicast trees per (pe, color)
+        "rx",
+        "tx",  # uint8[n_pe * colors, NPOS] route direction bits per switch position
+        "rpos",  # int64[n_pe * colors] current switch position
+        "wnode",
+        "wparent",
+        "wlink",
+        "whops",
+        "wdeliver",
+        "wmark",  # the last walked multicast tree (fabric.walk)
         "link_free",  # int64[n_pe * 5] first cycle each link is free
-        "tready",  # int64[max tree size] scratch
+        "tready",  # int64[n_pe] scratch: when a wavelet reaches each tree node
         "heap",  # int64[n_pe] runnable PEs, keyed by pe[:, P_KEY]
         "task_entry",
         "task_color",  # int64[n_img, MAX_TASKS]
@@ -51,7 +55,13 @@ MeshState = namedtuple(
 )
 
 
-def new_state(code, n_pe, n_img, cfg, tree_arrays, queue_cap, sram_bytes, n_colors) -> MeshState:
+def _misc():
+    misc = np.zeros(NMISC, np.int64)
+    misc[M_WALK_KEY] = -1  # no tree walked yet
+    return misc
+
+
+def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors) -> MeshState:
     sram8 = np.zeros((n_pe, sram_bytes), np.uint8)
     regs = np.zeros((n_pe, isa.N_REGS), np.int32)
     pe = np.zeros((n_pe, NPE), np.int64)
@@ -64,7 +74,6 @@ def new_state(code, n_pe, n_img, cfg, tree_arrays, queue_cap, sram_bytes, n_colo
     np.cumsum(queue_cap, out=qoff[1:])
     f16tab, bf16tab = decode_tables()
     cvt_u = np.zeros(1, np.uint32)
-    toff, tnode, tparent, tlink, tdeliver, max_tree = tree_arrays
     return MeshState(
         code=code,
         pe=pe,
@@ -83,20 +92,24 @@ def new_state(code, n_pe, n_img, cfg, tree_arrays, queue_cap, sram_bytes, n_colo
         qhead=np.zeros(nq, np.int64),
         qcount=np.zeros(nq, np.int64),
         qwaiter=np.full(nq, -1, np.int64),
-        toff=toff,
-        tnode=tnode,
-        tparent=tparent,
-        tlink=tlink,
-        tdeliver=tdeliver,
+        rx=rx.reshape(nq, -1).copy(),
+        tx=tx.reshape(nq, -1).copy(),
+        rpos=np.zeros(nq, np.int64),
+        wnode=np.zeros(n_pe, np.int64),
+        wparent=np.zeros(n_pe, np.int64),
+        wlink=np.zeros(n_pe, np.int64),
+        whops=np.zeros(n_pe, np.int64),
+        wdeliver=np.zeros(n_pe, np.uint8),
+        wmark=np.zeros(n_pe, np.int64),
         link_free=np.zeros(n_pe * 5, np.int64),
-        tready=np.zeros(max(max_tree, 1), np.int64),
+        tready=np.zeros(n_pe, np.int64),
         heap=np.zeros(n_pe, np.int64),
         task_entry=np.full((max(n_img, 1), isa.MAX_TASKS), -1, np.int64),
         task_color=np.full((max(n_img, 1), isa.MAX_TASKS), -1, np.int64),
         color_task=np.full((max(n_img, 1), n_colors), -1, np.int64),
         flops=np.zeros((n_pe, 4), np.int64),
         cfg=np.asarray(cfg, np.int64),
-        misc=np.zeros(NMISC, np.int64),
+        misc=_misc(),
         f16tab=f16tab,
         bf16tab=bf16tab,
         cvt_u=cvt_u,

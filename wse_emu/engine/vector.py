@@ -8,7 +8,15 @@ import numpy as np
 from numba import njit
 
 from ..isa import N_REGS
-from .fabric import block_sender, dest_full, has_route, q_head_time, q_pop, send_wavelet
+from .fabric import (
+    block_sender,
+    dest_full,
+    q_head_time,
+    q_pop,
+    route_fault,
+    send_wavelet,
+    walk,
+)
 from .fp import bf16_bits, f16_bits
 from .kinds import (
     C_CPE,
@@ -35,11 +43,11 @@ from .kinds import (
     DT_F16,
     DT_F32,
     DT_I16,
+    DT_I32,
     F_ALIGN,
     F_DSD_KIND,
     F_DSD_LEN,
     F_DSD_UNSET,
-    F_NO_ROUTE,
     F_QUEUE_MISUSE,
     F_SRAM_RANGE,
     FN_ABS,
@@ -107,6 +115,8 @@ def read_mem(S, p, addr, dt):
     if dt == DT_I16:
         v = np.int64(S.sram16[p, addr >> 1])
         return np.float64(v - 65536 if v >= 32768 else v)
+    if dt == DT_I32:
+        return np.float64(S.sram32[p, addr >> 2])
     v = np.int64(S.sram8[p, addr])
     return np.float64(v - 256 if v >= 128 else v)
 
@@ -121,6 +131,8 @@ def write_mem(S, p, addr, dt, v):
         S.sramf[p, addr >> 2] = np.float32(v)
     elif dt == DT_I16:
         S.sram16[p, addr >> 1] = np.int64(v) & 0xFFFF
+    elif dt == DT_I32:
+        S.sram32[p, addr >> 2] = ((np.int64(v) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
     else:
         S.sram8[p, addr] = np.int64(v) & 0xFF
 
@@ -150,6 +162,9 @@ def payload_value(S, pay, dt):
     if dt == DT_I16:
         v = pay & 0xFFFF
         return np.float64(v - 65536 if v >= 32768 else v)
+    if dt == DT_I32:
+        v = pay & 0xFFFFFFFF
+        return np.float64(v - 0x100000000 if v >= 0x80000000 else v)
     v = pay & 0xFF
     return np.float64(v - 256 if v >= 128 else v)
 
@@ -164,6 +179,8 @@ def value_payload(S, v, dt):
         return f32_to_bits(S, v)
     if dt == DT_I16:
         return np.int64(v) & 0xFFFF
+    if dt == DT_I32:
+        return np.int64(v) & 0xFFFFFFFF
     return np.int64(v) & 0xFF
 
 
@@ -287,9 +304,10 @@ def check_operand(S, p, d, n, dt, want_src):
     if kind == DK_FOUT:
         if want_src:
             return F_DSD_KIND
-        if not has_route(S, p, S.dsd[p, d, 1]):
+        nw = walk(S, p, S.dsd[p, d, 1])
+        if nw < 0:
             S.pe[p, P_FARG] = S.dsd[p, d, 1]
-            return F_NO_ROUTE
+            return route_fault(nw)
         return 0
     return F_DSD_UNSET
 
@@ -378,7 +396,8 @@ def vector_op(S, p, pc):
     while i < n:
         if fabric:
             if dst >= 0 and S.dsd[p, dst, 0] == DK_FOUT:
-                q = dest_full(S, p, S.dsd[p, dst, 1])
+                nw = walk(S, p, S.dsd[p, dst, 1])
+                q = dest_full(S, p, S.dsd[p, dst, 1], nw)
                 if q >= 0:
                     pe[p, P_VPROG] = i
                     S.acc[p] = acc
@@ -438,7 +457,9 @@ def vector_op(S, p, pc):
             if S.dsd[p, dst, 0] == DK_MEM:
                 write_mem(S, p, daddr, dt, r)
             else:
-                send_wavelet(S, p, S.dsd[p, dst, 1], value_payload(S, r, dt), pe[p, P_CLOCK])
+                color = S.dsd[p, dst, 1]
+                nw = walk(S, p, color)
+                send_wavelet(S, p, color, value_payload(S, r, dt), pe[p, P_CLOCK], nw)
         if fabric:
             pe[p, P_CLOCK] += cpe
             pe[p, P_BUSY] += cpe
