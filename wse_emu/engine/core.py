@@ -3,13 +3,12 @@ per-instruction dispatch. Everything here runs inside Numba; Python calls run() 
 batch of work (until done, fault, deadlock or the cycle limit)."""
 
 import numpy as np
-from numba import njit
 
 from ..isa import CALL_DEPTH, MAX_TASKS
 from .fabric import (
     NPOS,
     block_sender,
-    dest_full,
+    dest_room,
     q_head_time,
     q_pop,
     route_fault,
@@ -17,6 +16,7 @@ from .fabric import (
     walk,
 )
 from .fp import bf16_bits, f16_bits
+from .jit import inlined, kernel
 from .kinds import (
     C_CPE,
     C_DT,
@@ -134,12 +134,12 @@ from .vector import BLOCKED, bits_to_f32, read_reg, vector_op
 MAX_DSD_LEN = 65535
 
 
-@njit(cache=True)
+@kernel
 def wrap32(v):
     return ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
 
 
-@njit(cache=True)
+@kernel
 def operand(S, p, pc, k):
     """Field k of the instruction at pc: the immediate, or the register/special's value."""
     raw = np.int64(S.code[pc, C_F0 + k])
@@ -148,7 +148,7 @@ def operand(S, p, pc, k):
     return read_reg(S, p, raw)
 
 
-@njit(cache=True)
+@kernel
 def fault(S, p, code, arg):
     S.pe[p, P_STATE] = S_FAULT
     S.pe[p, P_FAULT] = code
@@ -157,7 +157,7 @@ def fault(S, p, code, arg):
     S.misc[M_FAULT_PE] = p
 
 
-@njit(cache=True)
+@kernel
 def mem_fault(S, addr, size):
     if addr < 0 or addr + size > S.cfg[CFG_SRAM]:
         return F_SRAM_RANGE
@@ -166,7 +166,7 @@ def mem_fault(S, addr, size):
     return 0
 
 
-@njit(cache=True)
+@kernel
 def pick_task(S, p):
     """Start the activated, unblocked task that is ready first (ties: lowest id). A data task
     takes its wavelet into r0. Returns False when nothing is ready."""
@@ -212,7 +212,7 @@ def pick_task(S, p):
     return True
 
 
-@njit(cache=True)
+@kernel
 def alu(fn, a, b):
     if fn == FN_ADD:
         return wrap32(a + b)
@@ -241,7 +241,7 @@ def alu(fn, a, b):
     return 1 if a == b else 0  # eq
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def falu(S, p, pc, fn):
     """Scalar fp32 op; returns (is_int_result, int value, float value)."""
     if fn == FN_H2F:
@@ -280,7 +280,7 @@ def falu(S, p, pc, fn):
     return True, (1 if a == b else 0), 0.0  # eq
 
 
-@njit(cache=True)
+@kernel
 def load(S, p, addr, dt):
     if dt == DT_F16:
         S.cvt_f[0] = S.f16tab[S.sram16[p, addr >> 1]]
@@ -297,7 +297,7 @@ def load(S, p, addr, dt):
     return np.int64(S.sram32[p, addr >> 2])  # i32, f32
 
 
-@njit(cache=True)
+@kernel
 def store(S, p, addr, dt, bits):
     if dt == DT_F16:
         S.sram16[p, addr >> 1] = f16_bits(bits_to_f32(S, bits))
@@ -314,7 +314,7 @@ def store(S, p, addr, dt, bits):
 DT_BYTES = np.array([2, 2, 4, 2, 1, 4], np.int64)
 
 
-@njit(cache=True, error_model="numpy")
+@inlined
 def exec_pe(S, p, limit):
     """Run PE p until it blocks, halts, faults, ends its last task, or passes limit."""
     pe = S.pe
@@ -415,8 +415,8 @@ def exec_pe(S, p, limit):
             if nw < 0:
                 fault(S, p, route_fault(nw), color)
                 return
-            q = dest_full(S, p, color, nw)
-            if q >= 0:
+            room, q = dest_room(S, p, color, nw)
+            if room <= 0:
                 block_sender(S, p, color, q)
                 return
             if sem == SEM_SEND:
@@ -494,7 +494,7 @@ def exec_pe(S, p, limit):
         pe[p, P_PC] = next_pc
 
 
-@njit(cache=True)
+@kernel
 def run(S, max_cycles):
     """Run until every PE has halted (R_DONE), a fault (R_FAULT), no PE can run (R_DEADLOCK),
     the slowest runnable PE passes max_cycles (R_CYCLE_LIMIT), or about misc[M_BUDGET]
@@ -523,7 +523,7 @@ def run(S, max_cycles):
     return misc[M_STATUS]
 
 
-@njit(cache=True)
+@kernel
 def launch(S, start_pc):
     """Start the main task at start_pc[p] on every PE that has one (-1: no program)."""
     for p in range(start_pc.shape[0]):

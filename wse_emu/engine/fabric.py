@@ -3,9 +3,9 @@
 per-link contention and backpressure."""
 
 import numpy as np
-from numba import njit
 
 from ..isa import SWITCH_POSITIONS
+from .jit import inlined, kernel
 from .kinds import (
     CFG_HEIGHT,
     CFG_HOP,
@@ -57,33 +57,39 @@ ROUTE_FAULTS = np.array(
 )
 
 
-@njit(cache=True)
+@kernel
 def route_rx(S, node, color):
     i = node * S.cfg[CFG_NCOLORS] + color
     return S.rx[i, S.rpos[i]]
 
 
-@njit(cache=True)
+@kernel
 def route_tx(S, node, color):
     i = node * S.cfg[CFG_NCOLORS] + color
     return S.tx[i, S.rpos[i]]
 
 
-@njit(cache=True)
+@kernel
 def _walk_error(S, code, node, d):
     S.misc[M_WALK_ERR] = node * 4 + d
     S.misc[M_WALK_N] = -code
     return -code
 
 
-@njit(cache=True)
+@inlined
 def walk(S, p, color):
     """p's multicast tree for color at the current switch positions, breadth first, in the
     walk arrays (node, parent entry, link id, hops, delivers to the PE). Returns the number
-    of entries, or minus a ROUTE_* error (misc[M_WALK_ERR] = node * 4 + direction)."""
+    of entries, or minus a ROUTE_* error (misc[M_WALK_ERR] = node * 4 + direction). The
+    last tree is kept until another is asked for or a switch moves."""
     key = p * S.cfg[CFG_NCOLORS] + color
     if S.misc[M_WALK_KEY] == key and S.misc[M_WALK_VER] == S.misc[M_ROUTE_VER]:
         return S.misc[M_WALK_N]
+    return walk_tree(S, p, color, key)
+
+
+@kernel
+def walk_tree(S, p, color, key):
     S.misc[M_WALK_KEY] = key
     S.misc[M_WALK_VER] = S.misc[M_ROUTE_VER]
     if not route_rx(S, p, color) & RAMP_BIT:
@@ -131,7 +137,7 @@ def walk(S, p, color):
     return n
 
 
-@njit(cache=True)
+@kernel
 def check_routes(S, active):
     """Load-time check of every tree a placed PE can send at its initial switch positions.
     Returns (source key, ROUTE_* error, node * 4 + direction), or (-1, 0, 0)."""
@@ -150,7 +156,7 @@ def check_routes(S, active):
 def queue_storage(rx_tx_tx, n_pe, n_colors, depth, hop, ramp_on, ramp_off, width, height):
     """Ring size of each input queue: queue_depth plus one wavelet per pipeline stage of the
     longest shortest path on the mesh, for every (PE, color) that some switch position
-    delivers to; 0 elsewhere. The threshold a sender meets is smaller: see dest_full."""
+    delivers to; 0 elsewhere. The threshold a sender meets is smaller: see dest_room."""
     tx = rx_tx_tx.reshape(n_pe * n_colors, -1)
     receives = (tx & RAMP_BIT).any(axis=1)
     longest = ramp_on + ramp_off + hop * (width + height - 2)
@@ -160,34 +166,12 @@ def queue_storage(rx_tx_tx, n_pe, n_colors, depth, hop, ramp_on, ramp_off, width
 # ---------------------------------------------------------------- queues
 
 
-@njit(cache=True)
-def q_push(S, qi, payload, t):
-    """Insert in arrival order into the ring of queue qi (slots qoff[qi] .. qoff[qi+1]-1)."""
-    base = S.qoff[qi]
-    cap = S.qoff[qi + 1] - base
-    h = S.qhead[qi]
-    j = S.qcount[qi]
-    while j > 0:
-        prev = base + (h + j - 1) % cap
-        if S.qtime[prev] <= t:
-            break
-        cur = base + (h + j) % cap
-        S.qtime[cur] = S.qtime[prev]
-        S.qpay[cur] = S.qpay[prev]
-        j -= 1
-    slot = base + (h + j) % cap
-    S.qtime[slot] = t
-    S.qpay[slot] = payload
-    S.qcount[qi] += 1
-    return t
-
-
-@njit(cache=True)
+@kernel
 def q_head_time(S, qi):
     return S.qtime[S.qoff[qi] + S.qhead[qi]]
 
 
-@njit(cache=True)
+@kernel
 def q_pop(S, qi, now):
     """Take the oldest wavelet at time now; wake senders blocked on this queue."""
     base = S.qoff[qi]
@@ -195,6 +179,14 @@ def q_pop(S, qi, now):
     payload = S.qpay[base + h]
     S.qhead[qi] = (h + 1) % (S.qoff[qi + 1] - base)
     S.qcount[qi] -= 1
+    if S.qwaiter[qi] >= 0:
+        wake_senders(S, qi, now)
+    return payload
+
+
+@kernel
+def wake_senders(S, qi, now):
+    """A slot of queue qi was freed at cycle now: the senders waiting for it go on then."""
     w = S.qwaiter[qi]
     S.qwaiter[qi] = -1
     while w >= 0:
@@ -205,27 +197,31 @@ def q_pop(S, qi, now):
             S.pe[w, P_CLOCK] = now
         make_runnable(S, w, S.pe[w, P_CLOCK])
         w = nxt
-    return payload
 
 
-@njit(cache=True)
-def dest_full(S, p, color, n):
-    """First destination PE of p's walked tree (n entries) whose queue is full, or -1. A queue
-    holds queue_depth wavelets plus those in flight to it: one per pipeline stage of the path
-    (routers buffer them hop by hop), so a stream is not throttled by distance."""
+@inlined
+def dest_room(S, p, color, n):
+    """(free slots, PE) of the fullest destination queue of p's walked tree (n entries). A
+    queue holds queue_depth wavelets plus those in flight to it: one per pipeline stage of
+    the path (routers buffer them hop by hop), so a stream is not throttled by distance."""
     nc = S.cfg[CFG_NCOLORS]
     stages = S.cfg[CFG_QDEPTH] + S.cfg[CFG_RAMP_ON] + S.cfg[CFG_RAMP_OFF]
+    hop = S.cfg[CFG_HOP]
+    room = 1 << 40
+    fullest = -1
     for e in range(n):
         if S.wdeliver[e]:
             q = S.wnode[e]
             qi = q * nc + color
-            limit = min(S.qoff[qi + 1] - S.qoff[qi], stages + S.whops[e] * S.cfg[CFG_HOP])
-            if S.qcount[qi] >= limit:
-                return q
-    return -1
+            limit = min(S.qoff[qi + 1] - S.qoff[qi], stages + S.whops[e] * hop)
+            free = limit - S.qcount[qi]
+            if free < room:
+                room = free
+                fullest = q
+    return room, fullest
 
 
-@njit(cache=True)
+@kernel
 def block_sender(S, p, color, q):
     qi = q * S.cfg[CFG_NCOLORS] + color
     S.pe[p, P_STATE] = S_SEND
@@ -235,10 +231,10 @@ def block_sender(S, p, color, q):
     S.qwaiter[qi] = p
 
 
-@njit(cache=True)
+@inlined
 def send_wavelet(S, p, color, payload, t, n):
     """Deliver one wavelet leaving p at cycle t down its walked tree (n entries); the caller
-    has checked dest_full. Each link carries one wavelet per cycle: the wavelet takes it at
+    has checked dest_room. Each link carries one wavelet per cycle: the wavelet takes it at
     max(ready, link free), then needs the hop latency to reach the next router."""
     nc = S.cfg[CFG_NCOLORS]
     hop = S.cfg[CFG_HOP]
@@ -260,18 +256,38 @@ def send_wavelet(S, p, color, payload, t, n):
             ramp = n_pe * 4 + q  # the link from q's router down its ramp
             depart = max(ready, S.link_free[ramp])
             S.link_free[ramp] = depart + 1
-            land = q_push(S, q * nc + color, payload, depart + ramp_off)
-            wake_receiver(S, q, color, land)
+            # insert into q's input queue (a ring in the pool), kept in arrival order
+            qi = q * nc + color
+            t_land = depart + ramp_off
+            base = S.qoff[qi]
+            cap = S.qoff[qi + 1] - base
+            h = S.qhead[qi]
+            j = S.qcount[qi]
+            while j > 0:
+                prev = base + (h + j - 1) % cap
+                if S.qtime[prev] <= t_land:
+                    break
+                cur = base + (h + j) % cap
+                S.qtime[cur] = S.qtime[prev]
+                S.qpay[cur] = S.qpay[prev]
+                j -= 1
+            slot = base + (h + j) % cap
+            S.qtime[slot] = t_land
+            S.qpay[slot] = payload
+            S.qcount[qi] += 1
+            state = S.pe[q, P_STATE]
+            if state == S_RECV or state == S_IDLE:
+                wake_receiver(S, q, color, t_land)
     S.pe[p, P_SENT] += 1
 
 
-@njit(cache=True)
+@kernel
 def route_fault(r):
     """Fault code for a negative walk result."""
     return ROUTE_FAULTS[-r]
 
 
-@njit(cache=True)
+@kernel
 def wake_receiver(S, q, color, land):
     state = S.pe[q, P_STATE]
     if state == S_RECV and S.pe[q, P_WAIT] == color:

@@ -5,7 +5,8 @@ encoded here with round-to-nearest-even from float64 in a single rounding."""
 import math
 
 import numpy as np
-from numba import njit
+
+from .jit import kernel
 
 
 def decode_tables():
@@ -16,7 +17,7 @@ def decode_tables():
     return f16, bf16
 
 
-@njit(cache=True)
+@kernel
 def encode_small_float(x, exp_bits, man_bits):
     """Bits of x rounded to nearest even in a float with exp_bits/man_bits. NaN keeps its sign
     and becomes the canonical quiet NaN."""
@@ -43,12 +44,12 @@ def encode_small_float(x, exp_bits, man_bits):
     return sign | (ex << man_bits) | int(f)
 
 
-@njit(cache=True)
+@kernel
 def f16_bits(x):
     return encode_small_float(x, 5, 10)
 
 
-@njit(cache=True)
+@kernel
 def bf16_bits(x):
     # through float32 first, as ml_dtypes (the reference) converts float64 to bfloat16
     return encode_small_float(np.float64(np.float32(x)), 8, 7)

@@ -1,18 +1,17 @@
 """The scheduler's heap of runnable PEs, keyed by (clock, PE index) for determinism."""
 
-from numba import njit
-
+from .jit import inlined
 from .kinds import M_HEAP, P_HPOS, P_KEY, P_STATE, S_RUN
 
 
-@njit(cache=True)
+@inlined
 def _less(pe, a, b):
     ka = pe[a, P_KEY]
     kb = pe[b, P_KEY]
     return ka < kb or (ka == kb and a < b)
 
 
-@njit(cache=True)
+@inlined
 def heap_push(S, p):
     heap = S.heap
     pe = S.pe
@@ -30,7 +29,7 @@ def heap_push(S, p):
     pe[p, P_HPOS] = i
 
 
-@njit(cache=True)
+@inlined
 def heap_pop(S):
     heap = S.heap
     pe = S.pe
@@ -57,7 +56,7 @@ def heap_pop(S):
     return top
 
 
-@njit(cache=True)
+@inlined
 def make_runnable(S, p, key):
     S.pe[p, P_STATE] = S_RUN
     S.pe[p, P_KEY] = key

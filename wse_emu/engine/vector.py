@@ -5,19 +5,18 @@ when a fabric operand is involved, suspending with its progress when the fabric 
 import math
 
 import numpy as np
-from numba import njit
 
 from ..isa import N_REGS
 from .fabric import (
     block_sender,
-    dest_full,
-    q_head_time,
-    q_pop,
+    dest_room,
     route_fault,
     send_wavelet,
+    wake_senders,
     walk,
 )
 from .fp import bf16_bits, f16_bits
+from .jit import inlined, kernel
 from .kinds import (
     C_CPE,
     C_DT,
@@ -99,57 +98,24 @@ INV_SQRT2 = 0.7071067811865476
 DONE, BLOCKED = 0, 1
 
 
-@njit(cache=True)
+@kernel
 def is_float(dt):
     return dt <= DT_F32
 
 
-@njit(cache=True)
-def read_mem(S, p, addr, dt):
-    if dt == DT_F16:
-        return np.float64(S.f16tab[S.sram16[p, addr >> 1]])
-    if dt == DT_BF16:
-        return np.float64(S.bf16tab[S.sram16[p, addr >> 1]])
-    if dt == DT_F32:
-        return np.float64(S.sramf[p, addr >> 2])
-    if dt == DT_I16:
-        v = np.int64(S.sram16[p, addr >> 1])
-        return np.float64(v - 65536 if v >= 32768 else v)
-    if dt == DT_I32:
-        return np.float64(S.sram32[p, addr >> 2])
-    v = np.int64(S.sram8[p, addr])
-    return np.float64(v - 256 if v >= 128 else v)
-
-
-@njit(cache=True)
-def write_mem(S, p, addr, dt, v):
-    if dt == DT_F16:
-        S.sram16[p, addr >> 1] = f16_bits(v)
-    elif dt == DT_BF16:
-        S.sram16[p, addr >> 1] = bf16_bits(v)
-    elif dt == DT_F32:
-        S.sramf[p, addr >> 2] = np.float32(v)
-    elif dt == DT_I16:
-        S.sram16[p, addr >> 1] = np.int64(v) & 0xFFFF
-    elif dt == DT_I32:
-        S.sram32[p, addr >> 2] = ((np.int64(v) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-    else:
-        S.sram8[p, addr] = np.int64(v) & 0xFF
-
-
-@njit(cache=True)
+@kernel
 def bits_to_f32(S, bits):
     S.cvt_u[0] = bits & 0xFFFFFFFF
     return np.float64(S.cvt_f[0])
 
 
-@njit(cache=True)
+@kernel
 def f32_to_bits(S, v):
     S.cvt_f[0] = np.float32(v)
     return np.int64(S.cvt_u[0])
 
 
-@njit(cache=True)
+@kernel
 def payload_value(S, pay, dt):
     """Value carried by a wavelet: 16-bit types in the low half, f32 as all 32 bits."""
     pay = np.int64(pay)
@@ -169,7 +135,7 @@ def payload_value(S, pay, dt):
     return np.float64(v - 256 if v >= 128 else v)
 
 
-@njit(cache=True)
+@kernel
 def value_payload(S, v, dt):
     if dt == DT_F16:
         return f16_bits(v)
@@ -184,19 +150,7 @@ def value_payload(S, v, dt):
     return np.int64(v) & 0xFF
 
 
-@njit(cache=True)
-def round_to(S, v, dt):
-    """v rounded to dtype dt, as float64 (for scalars entering a vector op)."""
-    if dt == DT_F16:
-        return np.float64(S.f16tab[f16_bits(v)])
-    if dt == DT_BF16:
-        return np.float64(S.bf16tab[bf16_bits(v)])
-    if dt == DT_F32:
-        return np.float64(np.float32(v))
-    return v
-
-
-@njit(cache=True)
+@kernel
 def saturate(v, dt):
     if v != v:
         return 0.0
@@ -205,7 +159,7 @@ def saturate(v, dt):
     return min(max(v, lo), hi)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def unary(fn, a):
     if fn == FN_NEG:
         return -a
@@ -239,7 +193,7 @@ def unary(fn, a):
     return a  # mov
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def binary(fn, a, b):
     if fn == FN_ADD:
         return a + b
@@ -264,55 +218,259 @@ def binary(fn, a, b):
     return np.float64(ia ^ ib)  # xor
 
 
-@njit(cache=True)
-def stride_width(S, stride):
-    if stride == 0 or stride == 1:
-        return 0
-    return S.cfg[CFG_STRIDE0 + (stride % 8)]
+@kernel
+def mem_operand_fault(base, length, stride, n, size, is_source, sram):
+    """(fault code, address) for a memory DSD used over n elements of size bytes, or (0, 0)."""
+    if is_source and length < n:
+        return F_DSD_LEN, 0
+    if base % size != 0:
+        return F_ALIGN, base
+    last = base + (n - 1) * stride * size if n > 0 else base
+    lo = min(base, last)
+    hi = max(base, last) + size
+    if lo < 0:
+        return F_SRAM_RANGE, lo
+    if hi > sram:
+        return F_SRAM_RANGE, hi - size
+    return 0, 0
 
 
-@njit(cache=True)
-def check_operand(S, p, d, n, dt, want_src):
-    """0, or a fault code for DSD d used with n elements of dtype dt (P_FARG says where)."""
+@kernel
+def check_fabric_operand(S, p, d, is_source):
+    """0, or the fault code for fabric DSD d (P_FARG says which DSD or color)."""
     kind = S.dsd[p, d, 0]
+    color = S.dsd[p, d, 1]
     S.pe[p, P_FARG] = d
-    if kind == DK_MEM:
-        base = S.dsd[p, d, 1]
-        length = S.dsd[p, d, 2]
-        stride = S.dsd[p, d, 3]
-        if want_src and length < n:
-            return F_DSD_LEN
-        size = DT_SIZE[dt]
-        S.pe[p, P_FARG] = base
-        if base % size != 0:
-            return F_ALIGN
-        last = base + (n - 1) * stride * size if n > 0 else base
-        lo = min(base, last)
-        hi = max(base, last) + size
-        if lo < 0 or hi > S.cfg[CFG_SRAM]:
-            S.pe[p, P_FARG] = lo if lo < 0 else hi - size
-            return F_SRAM_RANGE
-        return 0
     if kind == DK_FIN:
-        if not want_src:
+        if not is_source:
             return F_DSD_KIND
-        img = S.pe[p, P_IMG]
-        if S.color_task[img, S.dsd[p, d, 1]] >= 0:
-            S.pe[p, P_FARG] = S.dsd[p, d, 1]
+        if S.color_task[S.pe[p, P_IMG], color] >= 0:
+            S.pe[p, P_FARG] = color
             return F_QUEUE_MISUSE
         return 0
     if kind == DK_FOUT:
-        if want_src:
+        if is_source:
             return F_DSD_KIND
-        nw = walk(S, p, S.dsd[p, d, 1])
+        nw = walk(S, p, color)
         if nw < 0:
-            S.pe[p, P_FARG] = S.dsd[p, d, 1]
+            S.pe[p, P_FARG] = color
             return route_fault(nw)
         return 0
     return F_DSD_UNSET
 
 
-@njit(cache=True, error_model="numpy")
+@inlined
+def _load(s8, s16, sf, s32, f16t, bf16t, addr, dt):
+    if dt == DT_F16:
+        return np.float64(f16t[s16[addr >> 1]])
+    if dt == DT_F32:
+        return np.float64(sf[addr >> 2])
+    if dt == DT_BF16:
+        return np.float64(bf16t[s16[addr >> 1]])
+    if dt == DT_I16:
+        v = np.int64(s16[addr >> 1])
+        return np.float64(v - 65536 if v >= 32768 else v)
+    if dt == DT_I32:
+        return np.float64(s32[addr >> 2])
+    v = np.int64(s8[addr])
+    return np.float64(v - 256 if v >= 128 else v)
+
+
+@inlined
+def _store(s8, s16, sf, s32, addr, dt, v):
+    if dt == DT_F32:
+        sf[addr >> 2] = np.float32(v)
+    elif dt == DT_F16:
+        s16[addr >> 1] = f16_bits(v)
+    elif dt == DT_BF16:
+        s16[addr >> 1] = bf16_bits(v)
+    elif dt == DT_I16:
+        s16[addr >> 1] = np.int64(v) & 0xFFFF
+    elif dt == DT_I32:
+        s32[addr >> 2] = ((np.int64(v) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    else:
+        s8[addr] = np.int64(v) & 0xFF
+
+
+@inlined
+def mem_loop(s8, s16, sf, s32, f16t, bf16t, sem, fn, dt, dt2, n, d_addr, d_step, a_addr,
+             a_step, b_addr, b_step, sval):
+    """A vector op whose operands are all in SRAM (one PE's row views): n elements in one
+    tight loop. a_addr / b_addr < 0: no such source (b then is the scalar sval); d_addr < 0:
+    a reduction, whose value is returned."""
+    if sem == SEM_VFMAS and dt2 == DT_F16 and (dt == DT_F32 or dt == DT_F16):
+        # the GEMM inner step, C[r, :] += a * B[kk, :]: a tight loop of its own
+        for i in range(n):
+            da = d_addr + i * d_step
+            v = np.float64(f16t[s16[(a_addr + i * a_step) >> 1]]) * sval
+            if dt == DT_F32:
+                sf[da >> 2] = np.float32(np.float64(sf[da >> 2]) + v)
+            else:
+                s16[da >> 1] = f16_bits(np.float64(f16t[s16[da >> 1]]) + v)
+        return 0.0
+    int_dst = dt > DT_F32
+    acc = -np.inf if fn == FN_MAX else 0.0
+    for i in range(n):
+        a = 0.0
+        if a_addr >= 0:
+            a = _load(s8, s16, sf, s32, f16t, bf16t, a_addr + i * a_step, dt2)
+        b = sval
+        if b_addr >= 0:
+            b = _load(s8, s16, sf, s32, f16t, bf16t, b_addr + i * b_step, dt2)
+        if sem == SEM_VRED:
+            if fn == FN_SUM:
+                acc = acc + a
+            elif fn == FN_DOT:
+                acc = acc + a * b
+            elif acc == acc and (a != a or a > acc):
+                acc = a
+            if not int_dst:
+                acc = np.float64(np.float32(acc))
+            continue
+        daddr = d_addr + i * d_step
+        if sem == SEM_VFMA or sem == SEM_VFMAS:
+            r = _load(s8, s16, sf, s32, f16t, bf16t, daddr, dt) + a * b
+        elif sem == SEM_VUN:
+            r = unary(fn, a)
+        elif sem == SEM_VFILL:
+            r = b
+        elif sem == SEM_VCVT:
+            r = saturate(a, dt) if int_dst else a
+        else:
+            r = binary(fn, a, b)
+        _store(s8, s16, sf, s32, daddr, dt, r)
+    return acc
+
+
+@kernel
+def _fin_avail(S, p, d, other, nc):
+    """Elements the fabric input d can feed now (both sources on one color take two each)."""
+    avail = S.qcount[p * nc + S.dsd[p, d, 1]]
+    if other >= 0 and S.dsd[p, other, 0] == DK_FIN and S.dsd[p, other, 1] == S.dsd[p, d, 1]:
+        avail //= 2
+    return avail
+
+
+@inlined
+def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe):
+    """Elements i .. n-1 of a vector op with a fabric operand, one per `cpe` cycles. Runs in
+    batches: as many elements as every input queue holds and every destination has room
+    for, with no checks inside a batch. Returns the next element; below n the PE is
+    blocked (its state says on what) and resumes there."""
+    pe = S.pe
+    nc = S.cfg[CFG_NCOLORS]
+    s8 = S.sram8[p]
+    s16 = S.sram16[p]
+    sf = S.sramf[p]
+    s32 = S.sram32[p]
+    f16t = S.f16tab
+    bf16t = S.bf16tab
+    cvt_u = S.cvt_u
+    cvt_f = S.cvt_f
+    qoff = S.qoff
+    qhead = S.qhead
+    qcount = S.qcount
+    qtime = S.qtime
+    qpay = S.qpay
+    out_color = -1
+    if dst >= 0 and S.dsd[p, dst, 0] == DK_FOUT:
+        out_color = S.dsd[p, dst, 1]
+    int_dst = not is_float(dt)
+    acc = S.acc[p]
+    while i < n:
+        m = n - i
+        nw = 0
+        if out_color >= 0:
+            nw = walk(S, p, out_color)
+            room, q = dest_room(S, p, out_color, nw)
+            if room <= 0:
+                block_sender(S, p, out_color, q)
+                break
+            m = min(m, room)
+        blocked = False
+        for k in range(2):
+            d = s0 if k == 0 else s1
+            if d >= 0 and S.dsd[p, d, 0] == DK_FIN:
+                avail = _fin_avail(S, p, d, s1 if k == 0 else s0, nc)
+                if avail <= 0:
+                    pe[p, P_STATE] = S_RECV
+                    pe[p, P_WAIT] = S.dsd[p, d, 1]
+                    blocked = True
+                    break
+                m = min(m, avail)
+        if blocked:
+            break
+        for _ in range(m):
+            a = 0.0
+            b = sval
+            for k in range(2):
+                d = s0 if k == 0 else s1
+                if d < 0:
+                    continue
+                if S.dsd[p, d, 0] == DK_MEM:
+                    addr = S.dsd[p, d, 1] + i * S.dsd[p, d, 3] * DT_SIZE[dt2]
+                    v = _load(s8, s16, sf, s32, f16t, bf16t, addr, dt2)
+                else:  # take the next wavelet; the PE's clock moves to its arrival
+                    qi = p * nc + S.dsd[p, d, 1]
+                    base = qoff[qi]
+                    h = qhead[qi]
+                    arrive = qtime[base + h]
+                    if arrive > pe[p, P_CLOCK]:
+                        pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
+                        pe[p, P_CLOCK] = arrive
+                    pay = np.int64(qpay[base + h])
+                    qhead[qi] = (h + 1) % (qoff[qi + 1] - base)
+                    qcount[qi] -= 1
+                    if S.qwaiter[qi] >= 0:
+                        wake_senders(S, qi, pe[p, P_CLOCK])
+                    if dt2 == DT_F16:
+                        v = np.float64(f16t[pay & 0xFFFF])
+                    elif dt2 == DT_F32:
+                        cvt_u[0] = pay & 0xFFFFFFFF
+                        v = np.float64(cvt_f[0])
+                    else:
+                        v = payload_value(S, pay, dt2)
+                if k == 0:
+                    a = v
+                else:
+                    b = v
+            if sem == SEM_VRED:
+                if fn == FN_SUM:
+                    acc = acc + a
+                elif fn == FN_DOT:
+                    acc = acc + a * b
+                elif acc == acc and (a != a or a > acc):
+                    acc = a
+                if not int_dst:
+                    acc = np.float64(np.float32(acc))
+            else:
+                daddr = 0
+                if out_color < 0:
+                    daddr = S.dsd[p, dst, 1] + i * S.dsd[p, dst, 3] * DT_SIZE[dt]
+                if sem == SEM_VUN:
+                    r = unary(fn, a)
+                elif sem == SEM_VFILL:
+                    r = b
+                elif sem == SEM_VBIN or sem == SEM_VBINS:
+                    r = binary(fn, a, b)
+                elif sem == SEM_VCVT:
+                    r = saturate(a, dt) if int_dst else a
+                else:
+                    r = _load(s8, s16, sf, s32, f16t, bf16t, daddr, dt) + a * b
+                if out_color < 0:
+                    _store(s8, s16, sf, s32, daddr, dt, r)
+                else:
+                    pay = f16_bits(r) if dt == DT_F16 else value_payload(S, r, dt)
+                    send_wavelet(S, p, out_color, pay, pe[p, P_CLOCK], nw)
+            pe[p, P_CLOCK] += cpe
+            pe[p, P_BUSY] += cpe
+            i += 1
+    pe[p, P_VPROG] = i
+    S.acc[p] = acc
+    return i
+
+
+@inlined
 def vector_op(S, p, pc):
     """Run (or resume) the vector instruction at pc on PE p. Returns DONE, BLOCKED (the PE's
     state says on what), or minus a fault code (P_FARG names the DSD register)."""
@@ -341,44 +499,55 @@ def vector_op(S, p, pc):
     elif sem == SEM_VBINS or sem == SEM_VFMAS:
         scalar_field = 2
     reads_dst = sem == SEM_VFMA or sem == SEM_VFMAS
-    n = S.dsd[p, dst if dst >= 0 else s0, 2]
-    # validate operands (cheap; also on resume)
-    if dst >= 0:
-        err = check_operand(S, p, dst, n, dt, False)
-        if err == 0 and reads_dst and S.dsd[p, dst, 0] != DK_MEM:
-            S.pe[p, P_FARG] = dst
-            err = F_DSD_KIND
-        if err != 0:
-            return -err
-    for d in (s0, s1):
-        if d >= 0:
-            err = check_operand(S, p, d, n, dt2, True)
+    dsd = S.dsd
+    pe = S.pe
+    n = dsd[p, dst if dst >= 0 else s0, 2]
+    # validate the operands (also on resume) and find the SIMD width: the cost table's,
+    # reduced by each memory operand's stride
+    width = code[pc, C_WIDTH]
+    fabric = False
+    sram = S.cfg[CFG_SRAM]
+    for k in range(3):
+        d = dst if k == 0 else (s0 if k == 1 else s1)
+        if d < 0:
+            continue
+        kind = dsd[p, d, 0]
+        if kind == DK_MEM:
+            err, arg = mem_operand_fault(
+                dsd[p, d, 1], dsd[p, d, 2], dsd[p, d, 3], n, DT_SIZE[dt if k == 0 else dt2],
+                k > 0, sram,
+            )
+            if err != 0:
+                pe[p, P_FARG] = d if err == F_DSD_LEN else arg
+                return -err
+            stride = dsd[p, d, 3]
+            if stride != 0 and stride != 1:
+                sw = S.cfg[CFG_STRIDE0 + (stride % 8)]
+                if sw > 0 and sw < width:
+                    width = sw
+        else:
+            if k == 0 and reads_dst:
+                pe[p, P_FARG] = d
+                return -F_DSD_KIND
+            err = check_fabric_operand(S, p, d, k > 0)
             if err != 0:
                 return -err
+            fabric = True
     sval = 0.0
     if scalar_field >= 0:
         raw = code[pc, C_F0 + scalar_field]
         if not (mask >> scalar_field) & 1:
             raw = read_reg(S, p, raw)
-        if is_float(dt2):
-            sval = round_to(S, bits_to_f32(S, raw), dt2)
+        if dt2 <= DT_F32:  # fp32 bits, rounded to the source dtype
+            S.cvt_u[0] = raw & 0xFFFFFFFF
+            sval = np.float64(S.cvt_f[0])
+            if dt2 == DT_F16:
+                sval = np.float64(S.f16tab[f16_bits(sval)])
+            elif dt2 == DT_BF16:
+                sval = np.float64(S.bf16tab[bf16_bits(sval)])
         else:
             sval = np.float64(raw)
-    # width from the cost table and stride rules
-    width = code[pc, C_WIDTH]
-    fabric = False
-    for d in (dst, s0, s1):
-        if d >= 0:
-            kind = S.dsd[p, d, 0]
-            if kind == DK_MEM:
-                sw = stride_width(S, S.dsd[p, d, 3])
-                if sw > 0 and sw < width:
-                    width = sw
-            else:
-                fabric = True
     cpe = code[pc, C_CPE]
-    nc = S.cfg[CFG_NCOLORS]
-    pe = S.pe
     i = 0
     if fabric:
         if pe[p, P_VACTIVE] == 0:
@@ -390,80 +559,23 @@ def vector_op(S, p, pc):
             pe[p, P_BUSY] += startup
         i = pe[p, P_VPROG]
     else:
-        S.acc[p] = -np.inf if fn == FN_MAX else 0.0
-    acc = S.acc[p]
+        dd = dst if dst >= 0 else 0
+        acc = mem_loop(
+            S.sram8[p], S.sram16[p], S.sramf[p], S.sram32[p], S.f16tab, S.bf16tab,
+            sem, fn, dt, dt2, n,
+            S.dsd[p, dd, 1] if dst >= 0 else -1, S.dsd[p, dd, 3] * DT_SIZE[dt],
+            S.dsd[p, s0, 1] if s0 >= 0 else -1, S.dsd[p, max(s0, 0), 3] * DT_SIZE[dt2],
+            S.dsd[p, s1, 1] if s1 >= 0 else -1, S.dsd[p, max(s1, 0), 3] * DT_SIZE[dt2],
+            sval,
+        )
+        i = n  # done: skip the streaming loop below
+        S.acc[p] = acc
     int_dst = not is_float(dt)
-    while i < n:
-        if fabric:
-            if dst >= 0 and S.dsd[p, dst, 0] == DK_FOUT:
-                nw = walk(S, p, S.dsd[p, dst, 1])
-                q = dest_full(S, p, S.dsd[p, dst, 1], nw)
-                if q >= 0:
-                    pe[p, P_VPROG] = i
-                    S.acc[p] = acc
-                    block_sender(S, p, S.dsd[p, dst, 1], q)
-                    return BLOCKED
-            for d in (s0, s1):
-                if d >= 0 and S.dsd[p, d, 0] == DK_FIN:
-                    color = S.dsd[p, d, 1]
-                    if S.qcount[p * nc + color] == 0:
-                        pe[p, P_VPROG] = i
-                        S.acc[p] = acc
-                        pe[p, P_STATE] = S_RECV
-                        pe[p, P_WAIT] = color
-                        return BLOCKED
-        a = 0.0
-        b = sval
-        for k in range(2):
-            d = s0 if k == 0 else s1
-            if d < 0:
-                continue
-            if S.dsd[p, d, 0] == DK_MEM:
-                v = read_mem(S, p, S.dsd[p, d, 1] + i * S.dsd[p, d, 3] * DT_SIZE[dt2], dt2)
-            else:
-                qi = p * nc + S.dsd[p, d, 1]
-                arrive = q_head_time(S, qi)
-                if arrive > pe[p, P_CLOCK]:
-                    pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
-                    pe[p, P_CLOCK] = arrive
-                v = payload_value(S, q_pop(S, qi, pe[p, P_CLOCK]), dt2)
-            if k == 0:
-                a = v
-            else:
-                b = v
-        if sem == SEM_VRED:
-            if fn == FN_SUM:
-                acc = acc + a
-            elif fn == FN_DOT:
-                acc = acc + a * b
-            elif acc == acc and (a != a or a > acc):
-                acc = a
-            if not int_dst:
-                acc = np.float64(np.float32(acc))
-        else:
-            daddr = 0
-            if S.dsd[p, dst, 0] == DK_MEM:
-                daddr = S.dsd[p, dst, 1] + i * S.dsd[p, dst, 3] * DT_SIZE[dt]
-            if sem == SEM_VUN:
-                r = unary(fn, a)
-            elif sem == SEM_VFILL:
-                r = b
-            elif sem == SEM_VBIN or sem == SEM_VBINS:
-                r = binary(fn, a, b)
-            elif sem == SEM_VCVT:
-                r = saturate(a, dt) if int_dst else a
-            else:
-                r = read_mem(S, p, daddr, dt) + a * b
-            if S.dsd[p, dst, 0] == DK_MEM:
-                write_mem(S, p, daddr, dt, r)
-            else:
-                color = S.dsd[p, dst, 1]
-                nw = walk(S, p, color)
-                send_wavelet(S, p, color, value_payload(S, r, dt), pe[p, P_CLOCK], nw)
-        if fabric:
-            pe[p, P_CLOCK] += cpe
-            pe[p, P_BUSY] += cpe
-        i += 1
+    if fabric:
+        i = stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe)
+        if i < n:
+            return BLOCKED
+    acc = S.acc[p]
     if sem == SEM_VRED:
         if int_dst:
             S.regs[p, f0] = np.int64(acc) & 0xFFFFFFFF
@@ -489,7 +601,7 @@ def vector_op(S, p, pc):
     return DONE
 
 
-@njit(cache=True)
+@kernel
 def read_reg(S, p, r):
     """General register or special (x, y, width, height, rx, ry, cycle) as int64."""
     special = r - N_REGS
