@@ -29,6 +29,7 @@ class GemmResult:
     utilisation: float  # busy cycles / (PEs x cycles)
     macs: int  # multiply-adds executed (vector elements of the fmacs)
     macs_skipped: int  # m*k*n - macs: zeros that were never sent
+    flops_counted: int  # floating-point operations the engine counted in vector ops
     wavelets: int
     hops: int
     sram_read_bytes: int
@@ -75,7 +76,9 @@ def _run(kind, A16, B16, p, arch, acc16, load_inputs):
     m, k, n = A16.shape[0], A16.shape[1], B16.shape[1]
     t0 = time.perf_counter()
     mesh = Mesh(p, p, arch)
-    consts = {"MT": m // p, "KT": k // p, "NT": n // p, "ACC16": int(acc16)}
+    consts = {"MT": m // p, "KT": k // p, "NT": n // p}
+    if kind == "dense":
+        consts["ACC16"] = int(acc16)
     name = "gemm_dense" if kind == "dense" else "gemm_sparse"
     mesh.load(assemble(parse_file(programs.path(name)), p, p, mesh.arch, consts=consts))
     load_inputs(mesh, consts)
@@ -88,10 +91,19 @@ def _run(kind, A16, B16, p, arch, acc16, load_inputs):
     return C, result, host
 
 
+def _exact(kind, A16, B16):
+    """The product in float64: NumPy for dense, SciPy's sparse matrix product for sparse."""
+    if kind == "sparse":
+        import scipy.sparse
+
+        return np.asarray(scipy.sparse.csr_matrix(A16.astype(np.float64)) @ B16.astype(np.float64))
+    return A16.astype(np.float64) @ B16.astype(np.float64)
+
+
 def _record(kind, C, result, host, A16, B16, p, arch, acc16, macs):
     m, k = A16.shape
     n = B16.shape[1]
-    exact = A16.astype(np.float64) @ B16.astype(np.float64)
+    exact = _exact(kind, A16, B16)
     tol = _tolerance(A16, B16, k, acc16)
     err = np.abs(C.astype(np.float64) - exact)
     s = result.stats
@@ -109,6 +121,7 @@ def _record(kind, C, result, host, A16, B16, p, arch, acc16, macs):
         utilisation=s.utilisation,
         macs=macs,
         macs_skipped=m * k * n - macs,
+        flops_counted=int(sum(s.flops.values())),
         wavelets=int(s.wavelets_sent.sum()),
         hops=int(s.hops.sum()),
         sram_read_bytes=int(s.sram_read.sum()),
@@ -144,3 +157,84 @@ def reference_dense(A, B, acc16: bool = False) -> np.ndarray:
     for kk in range(A64.shape[1]):
         C = (C.astype(np.float64) + A64[:, kk : kk + 1] * B64[kk : kk + 1, :]).astype(acc)
     return C.astype(np.float32)
+
+
+MAX_SPARSE_TILE = 255  # a nonzero's row and column in its tile take 8 bits each
+
+
+def pack_nonzeros(A16: np.ndarray, p: int):
+    """Per tile (i, j) of A: its nonzeros as 32-bit words (row << 24 | col << 16 | fp16 bits)
+    in row-major order, padded to MT*KT, and their count. Returns (words, counts)."""
+    m, k = A16.shape
+    mt, kt = m // p, k // p
+    if mt > MAX_SPARSE_TILE or kt > MAX_SPARSE_TILE:
+        raise ValueError(
+            f"sparse tiles are at most {MAX_SPARSE_TILE}x{MAX_SPARSE_TILE}, got {mt}x{kt}: "
+            "use a larger mesh"
+        )
+    tiles = _tiles(A16, p)  # (p, p, mt, kt)
+    words = np.zeros((p, p, mt * kt), np.uint32)
+    counts = np.zeros((p, p, 1), np.int32)
+    rows = np.arange(mt, dtype=np.uint32)[:, None] << 24
+    cols = np.arange(kt, dtype=np.uint32)[None, :] << 16
+    for i in range(p):
+        for j in range(p):
+            t = tiles[i, j]
+            mask = t != 0
+            packed = (rows | cols | t.view(np.uint16).astype(np.uint32))[mask]
+            words[i, j, : packed.size] = packed
+            counts[i, j, 0] = packed.size
+    return words.view(np.int32), counts
+
+
+def sparse(A, B, p: int, arch: str = "wse3"):
+    """C = A @ B with only A's nonzeros sent (programs/gemm_sparse.wsa); A may be a NumPy
+    array or a SciPy sparse matrix. Returns (C as float32, GemmResult)."""
+    if hasattr(A, "toarray"):
+        A = A.toarray()
+    A16 = np.asarray(A, np.float16)
+    B16 = np.asarray(B, np.float16)
+    m, k, n = _check_shapes(A16, B16, p)
+    words, counts = pack_nonzeros(A16, p)
+
+    def load(mesh, consts):
+        mesh.memcpy_h2d("anz", words)
+        mesh.memcpy_h2d("nnz", counts)
+
+    C, result, host = _run("sparse", A16, B16, p, arch, False, load)
+    macs = int(counts.sum()) * n  # each nonzero: one AXPY of N/P on each of P PEs
+    return C, _record("sparse", C, result, host, A16, B16, p, arch, False, macs)
+
+
+PATTERNS = ("random", "2:4", "block")
+
+
+def sparse_matrix(
+    m: int, k: int, sparsity: float, pattern: str = "random", seed: int = 0, block: int = 4
+) -> np.ndarray:
+    """An m x k fp16 matrix with the given fraction of zeros. For one seed the nonzeros at a
+    higher sparsity are a subset of those at a lower one (same values), so work can only
+    fall as sparsity rises. random: unstructured; 2:4: in every 4 consecutive elements of a
+    row keep round(4 (1 - sparsity)) of the largest; block: block x block tiles dropped
+    whole."""
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
+    if pattern not in PATTERNS:
+        raise ValueError(f"unknown pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal((m, k)).astype(np.float16)
+    values[values == 0] = np.float16(1.0)
+    if pattern == "random":
+        keep = rng.random((m, k)) >= sparsity
+    elif pattern == "2:4":
+        if k % 4:
+            raise ValueError(f"the 2:4 pattern needs K divisible by 4, got {k}")
+        groups = np.abs(values.astype(np.float32)).reshape(m, k // 4, 4)
+        rank = np.argsort(np.argsort(-groups, axis=2), axis=2)  # 0 = largest in its group
+        keep = (rank < int(round(4 * (1.0 - sparsity)))).reshape(m, k)
+    else:
+        if m % block or k % block:
+            raise ValueError(f"the block pattern needs M and K divisible by {block}")
+        blocks = rng.random((m // block, k // block)) >= sparsity
+        keep = np.repeat(np.repeat(blocks, block, axis=0), block, axis=1)
+    return np.where(keep, values, np.float16(0))
