@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -276,6 +277,118 @@ def demo(arch, pes, rows, cols, seed):
         f" max |y - A@x (float64)| = {err:.3g}"
     )
     if not same:
+        sys.exit(1)
+
+
+@main.group()
+def bench():
+    """Benchmarks of the emulated machine."""
+
+
+def _float_list(text: str):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        _fail(f"error: --sparsity wants numbers separated by commas, got {text!r}")
+    if not values or any(not 0.0 <= v <= 1.0 for v in values):
+        _fail(f"error: --sparsity values must lie in [0, 1], got {text!r}")
+    return values
+
+
+@bench.command("gemm")
+@click.option("--m", "m", default=256, show_default=True, help="rows of A and C")
+@click.option("--k", "k", default=256, show_default=True, help="columns of A, rows of B")
+@click.option("--n", "n", default=256, show_default=True, help="columns of B and C")
+@click.option("--mesh", default="8x8", show_default=True, metavar="PxP", help="square mesh")
+@_arch_option
+@click.option(
+    "--sparsity",
+    default="0,0.5,0.75,0.9,0.95,0.99",
+    show_default=True,
+    help="fractions of zeros in A, comma separated",
+)
+@click.option(
+    "--pattern",
+    type=click.Choice(["random", "2:4", "block"]),
+    default="random",
+    show_default=True,
+    help="where A's zeros are",
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--matrix",
+    type=click.Path(exists=True, dir_okay=False),
+    help="take A from a Matrix Market file (zero-padded to the mesh)",
+)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the results")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="draw cycles and speedup against sparsity (PNG; needs matplotlib)",
+)
+def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, plot_path):
+    """Dense (SUMMA) against sparse (dataflow) GEMM: emulated cycles, speedup, utilisation,
+    MACs skipped, effective TFLOP/s at the arch clock, host seconds, and a check of C."""
+    import json
+
+    from .kernels import sweep
+
+    w, h = _mesh_size(mesh)
+    if w != h:
+        _fail(f"error: --mesh must be square for GEMM, got {mesh}")
+    levels = _float_list(sparsity)
+    A = None
+    if matrix:
+        try:
+            A = sweep.load_matrix_market(matrix, w)
+        except (OSError, ValueError) as e:
+            _fail(f"error: --matrix {matrix}: {e}")
+        m, k = A.shape
+    for name, v in (("m", m), ("k", k), ("n", n)):
+        if v <= 0 or v % w:
+            _fail(f"error: --{name} = {v} must be a positive multiple of the mesh side {w}")
+    runs = 1 + (1 if matrix else len(levels))
+    label = f"{m}x{k}x{n} on {w}x{w}"
+    shown = sys.stderr.isatty()  # a bar on a terminal; nothing in logs and pipes
+    bar_or_nothing = (
+        click.progressbar(length=runs, label=label, file=sys.stderr)
+        if shown
+        else contextlib.nullcontext()
+    )
+    with bar_or_nothing as bar:
+
+        def progress(done, total):
+            if shown:
+                bar.update(1)
+
+        try:
+            dense, rows = sweep.run_sweep(m, k, n, w, arch, levels, pattern, seed, A, progress)
+        except (ValueError, AsmError) as e:
+            _fail(f"error: {e}")
+        except RunError as e:
+            _fail(f"error: {e}", EXIT_RUNTIME)
+    table = [sweep.COLUMNS] + sweep.table_rows(dense, rows)
+    widths = [max(len(r[i]) for r in table) for i in range(len(sweep.COLUMNS))]
+    what = matrix or f"pattern {pattern}"
+    click.echo(
+        f"GEMM {m}x{k}x{n} on {w}x{w} PEs, {arch}, {what}: dense {dense.cycles} cycles, "
+        f"utilisation {dense.utilisation * 100:.1f}%, host {dense.host_seconds:.2f} s"
+    )
+    for r in table:
+        click.echo("  ".join(c.rjust(wd) for c, wd in zip(r, widths)))
+    if json_path:
+        sparse = [dict(r.to_dict(), sparsity=s) for s, r in rows]
+        Path(json_path).write_text(
+            json.dumps({"dense": dense.to_dict(), "sparse": sparse}, indent=1)
+        )
+    if plot_path:
+        try:
+            sweep.plot(dense, rows, plot_path)
+        except RuntimeError as e:
+            _fail(f"error: {e}")
+        click.echo(f"wrote {plot_path}")
+    if not all(r.verified for _, r in rows) or not dense.verified:
         sys.exit(1)
 
 
