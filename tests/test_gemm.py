@@ -1,0 +1,162 @@
+"""Dense (SUMMA) and sparse (dataflow) GEMM against NumPy, SciPy and the kernels' own
+step-for-step arithmetic; the properties the model must show; `wse-emu bench gemm`."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse
+from click.testing import CliRunner
+
+from wse_emu.arch import ArchProfile
+from wse_emu.cli import main
+from wse_emu.kernels import gemm
+
+SHAPES = [(8, 8, 8, 1), (8, 8, 8, 2), (16, 8, 12, 4), (12, 24, 8, 4), (32, 32, 32, 4)]
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+@pytest.mark.parametrize("m,k,n,p", SHAPES)
+def test_dense_matches_numpy(m, k, n, p, arch, rng):
+    A = rng.standard_normal((m, k))
+    B = rng.standard_normal((k, n))
+    C, r = gemm.dense(A, B, p, arch)
+    assert np.array_equal(C, gemm.reference_dense(A, B))  # the same arithmetic, bit for bit
+    exact = A.astype(np.float16).astype(np.float64) @ B.astype(np.float16).astype(np.float64)
+    assert np.allclose(C, exact, rtol=1e-5, atol=1e-5) and r.verified
+    assert r.macs == m * k * n and r.macs_skipped == 0
+    assert r.flops_counted == 2 * m * k * n  # the engine's own count of fmac work
+    assert r.cycles > 0 and 0 < r.utilisation <= 1
+
+
+@pytest.mark.parametrize("m,k,n,p", [(8, 8, 8, 2), (16, 16, 8, 4)])
+def test_dense_fp16_accumulation(m, k, n, p, rng):
+    A = rng.standard_normal((m, k))
+    B = rng.standard_normal((k, n))
+    C, r = gemm.dense(A, B, p, acc16=True)
+    assert np.array_equal(C, gemm.reference_dense(A, B, acc16=True))
+    assert r.verified and r.accumulate == "f16"
+    C32, _ = gemm.dense(A, B, p)
+    assert not np.array_equal(C, C32)  # fp16 accumulation really rounds differently
+
+
+@pytest.mark.parametrize("pattern", ["random", "2:4", "block"])
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+@pytest.mark.parametrize("m,k,n,p", [(8, 8, 8, 2), (16, 16, 12, 4), (8, 16, 8, 1)])
+def test_sparse_matches_scipy(m, k, n, p, arch, pattern, rng):
+    A = gemm.sparse_matrix(m, k, 0.5, pattern, seed=5)
+    B = rng.standard_normal((k, n)).astype(np.float16)
+    C, r = gemm.sparse(scipy.sparse.csr_matrix(A.astype(np.float32)), B, p, arch)
+    ref = scipy.sparse.csr_matrix(A.astype(np.float64)) @ B.astype(np.float64)
+    assert np.allclose(C, ref, rtol=1e-5, atol=1e-5) and r.verified
+    # zeros skipped, so the same sums as the dense kernel in the same order, bit for bit
+    assert np.array_equal(C, gemm.reference_dense(A, B))
+    assert r.macs == np.count_nonzero(A) * n
+    assert r.flops_counted == 2 * np.count_nonzero(A) * n
+
+
+def test_zero_matrix_sends_no_nonzeros_and_does_no_axpy():
+    m = k = n = 16
+    p = 4
+    B = np.ones((k, n), np.float16)
+    C, r = gemm.sparse(np.zeros((m, k)), B, p)
+    assert not C.any() and r.macs == 0 and r.macs_skipped == m * k * n
+    assert r.flops_counted == 0  # the engine ran no AXPY at all
+    # what travels: the dense B panels, one end-of-panel wavelet per A root and step,
+    # and one token per root hand-over along rows and columns
+    b_panels = p * p * (k // p) * (n // p)
+    ends = p * p
+    tokens = 2 * p * (p - 1)
+    assert r.wavelets == b_panels + ends + tokens
+    dense_c, dense_r = gemm.dense(np.zeros((m, k)), B, p)
+    assert dense_r.wavelets > r.wavelets  # the dense kernel streams A's zeros too
+
+
+@pytest.mark.parametrize("pattern", ["random", "block"])
+def test_sparse_cycles_do_not_rise_with_sparsity(pattern, rng):
+    m = k = n = 32
+    B = rng.standard_normal((k, n))
+    cycles = [gemm.sparse(gemm.sparse_matrix(m, k, s, pattern, seed=9), B, 4)[1].cycles
+              for s in (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)]
+    assert cycles == sorted(cycles, reverse=True)
+    assert cycles[-1] < cycles[0] / 4
+
+
+def test_sparse_matrix_patterns_nest_and_hit_their_sparsity():
+    for pattern in ("random", "2:4", "block"):
+        a = gemm.sparse_matrix(64, 64, 0.5, pattern, seed=2)
+        b = gemm.sparse_matrix(64, 64, 0.75, pattern, seed=2)
+        assert np.all((b != 0) <= (a != 0))  # the sparser matrix's nonzeros are a's
+        assert np.array_equal(b[b != 0], a[b != 0])
+        assert abs(1 - np.count_nonzero(a) / a.size - 0.5) < 0.1
+    two_four = gemm.sparse_matrix(8, 16, 0.5, "2:4", seed=1)
+    assert np.all(np.count_nonzero(two_four.reshape(8, 4, 4), axis=2) == 2)
+
+
+def test_dense_is_faster_on_wse3_than_wse2(rng):
+    A = rng.standard_normal((32, 32))
+    B = rng.standard_normal((32, 32))
+    _, r2 = gemm.dense(A, B, 4, "wse2")
+    _, r3 = gemm.dense(A, B, 4, "wse3")
+    assert r3.cycles < r2.cycles
+    assert ArchProfile("wse3")["fp32_basic"] > ArchProfile("wse2")["fp32_basic"]  # why
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ValueError, match="not a multiple of the mesh side 3"):
+        gemm.dense(np.ones((8, 8)), np.ones((8, 8)), 3)
+    with pytest.raises(ValueError, match="inner dimensions differ"):
+        gemm.dense(np.ones((8, 8)), np.ones((4, 8)), 2)
+    with pytest.raises(ValueError, match="sparse tiles are at most 255x255"):
+        gemm.sparse(np.ones((512, 512)), np.ones((512, 8)), 2)
+
+
+def cli(*args):
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r
+
+
+def test_bench_gemm_command_prints_table_and_json(tmp_path):
+    r = cli("bench", "gemm", "--m", 16, "--k", 16, "--n", 16, "--mesh", "4x4",
+            "--sparsity", "0,0.5,0.9", "--json", tmp_path / "g.json")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("GEMM 16x16x16 on 4x4 PEs, wse3, pattern random: dense ")
+    assert "sparsity" in lines[1] and "speedup" in lines[1] and "verified" in lines[1]
+    assert [ln.split()[0] for ln in lines[2:5]] == ["0.00", "0.50", "0.90"]
+    assert all(ln.split()[-1] == "yes" for ln in lines[2:5])
+    data = json.loads((tmp_path / "g.json").read_text())
+    assert data["dense"]["macs"] == 16**3 and len(data["sparse"]) == 3
+    dense_cycles = data["dense"]["cycles"]
+    assert int(lines[2].split()[1]) == dense_cycles
+
+
+def test_bench_gemm_matrix_market_input(tmp_path, rng):
+    A = scipy.sparse.random(10, 12, density=0.3, random_state=4, format="coo")
+    scipy.io.mmwrite(tmp_path / "a.mtx", A)
+    r = cli("bench", "gemm", "--matrix", tmp_path / "a.mtx", "--n", 8, "--mesh", "4x4")
+    assert r.exit_code == 0, r.output
+    assert "GEMM 12x12x8 on 4x4 PEs" in r.output  # padded to multiples of 4
+    assert r.output.splitlines()[-1].split()[-1] == "yes"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--mesh", "4x2"], "must be square"),
+    (["--m", 10, "--mesh", "4x4"], "--m = 10 must be a positive multiple of the mesh side 4"),
+    (["--sparsity", "0,1.5"], "must lie in [0, 1]"),
+    (["--sparsity", "a"], "numbers separated by commas"),
+])
+def test_bench_gemm_bad_input(args, message):
+    r = cli("bench", "gemm", *args)
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+
+
+def test_bench_gemm_plot(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot needs the bench extra")
+    out = tmp_path / "g.png"
+    r = cli("bench", "gemm", "--m", 8, "--k", 8, "--n", 8, "--mesh", "2x2", "--sparsity",
+            "0,0.9", "--plot", out)
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
