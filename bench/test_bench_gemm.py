@@ -1,0 +1,60 @@
+"""Host seconds of dense and sparse GEMM on the emulated mesh (load, run and gather), with
+the emulated cycles, MACs and utilisation in extra_info and NumPy's matmul of the same
+shapes timed in the same run, so the emulator's cost shows as a ratio.
+
+    python -m pytest bench/test_bench_gemm.py --benchmark-only
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+from wse_emu.kernels import gemm
+
+CASES = [(256, 8, 5), (1024, 32, 3)]  # size, mesh side, rounds
+
+
+def _numpy_seconds(A, B, repeats=20):
+    a = A.astype(np.float32)
+    b = B.astype(np.float32)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def _record(benchmark, res, A, B):
+    numpy_s = _numpy_seconds(A, B)
+    benchmark.extra_info.update(
+        cycles=res.cycles,
+        macs=res.macs,
+        macs_skipped=res.macs_skipped,
+        utilisation=round(res.utilisation, 4),
+        tflops_at_clock=round(res.tflops_at_clock, 3),
+        verified=res.verified,
+        numpy_matmul_seconds=numpy_s,
+        host_over_numpy=round(benchmark.stats.stats.median / numpy_s, 1),
+    )
+    assert res.verified
+
+
+@pytest.mark.parametrize("size,p,rounds", CASES)
+def test_dense(benchmark, size, p, rounds):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((size, size)).astype(np.float16)
+    B = rng.standard_normal((size, size)).astype(np.float16)
+    _, res = benchmark.pedantic(gemm.dense, args=(A, B, p), rounds=rounds)
+    _record(benchmark, res, A, B)
+
+
+@pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.99])
+@pytest.mark.parametrize("size,p,rounds", CASES)
+def test_sparse(benchmark, size, p, rounds, sparsity):
+    rng = np.random.default_rng(0)
+    A = gemm.sparse_matrix(size, size, sparsity, "random", seed=0)
+    B = rng.standard_normal((size, size)).astype(np.float16)
+    _, res = benchmark.pedantic(gemm.sparse, args=(A, B, p), rounds=rounds)
+    _record(benchmark, res, A, B)
