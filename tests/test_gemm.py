@@ -154,7 +154,6 @@ def test_bench_gemm_bad_input(args, message):
 
 
 def test_bench_gemm_plot(tmp_path):
-    pytest.importorskip("matplotlib", reason="the plot needs the bench extra")
     out = tmp_path / "g.png"
     r = cli("bench", "gemm", "--m", 8, "--k", 8, "--n", 8, "--mesh", "2x2", "--sparsity",
             "0,0.9", "--plot", out)
