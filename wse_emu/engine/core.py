@@ -69,11 +69,20 @@ from .kinds import (
     FN_XOR,
     M_ACTIVE,
     M_BUDGET,
+    M_DEBUG,
+    M_EV_A,
     M_FAULT_PE,
+    M_FINISH_PE,
     M_HEAP,
     M_MAX_CYCLES,
+    M_PENDING,
     M_ROUTE_VER,
+    M_SKIP_PE,
     M_STATUS,
+    M_STEP_LEFT,
+    M_STEP_PE,
+    M_STOP_PE,
+    M_STOP_WHY,
     P_BUSY,
     P_CLOCK,
     P_FARG,
@@ -101,6 +110,7 @@ from .kinds import (
     R_FAULT,
     R_PAUSED,
     R_RUNNING,
+    R_STOP,
     S_FAULT,
     S_HALT,
     S_IDLE,
@@ -127,6 +137,10 @@ from .kinds import (
     SEM_UNBLOCK,
     SEM_VRED,
     SEM_VUN,
+    STOP_BREAK,
+    STOP_FINISH,
+    STOP_STEP,
+    STOP_WATCH,
 )
 from .sched import heap_pop, make_runnable
 from .vector import BLOCKED, bits_to_f32, read_reg, vector_op
@@ -314,6 +328,72 @@ def store(S, p, addr, dt, bits):
 DT_BYTES = np.array([2, 2, 4, 2, 1, 4], np.int64)
 
 
+@kernel
+def _stop(S, p, why):
+    S.misc[M_STOP_PE] = p
+    S.misc[M_STOP_WHY] = why
+    S.misc[M_STATUS] = R_STOP
+    return True
+
+
+@kernel
+def write_range(S, p, pc):
+    """(first byte, end) the instruction at pc would write to SRAM, or (0, 0)."""
+    code = S.code
+    sem = code[pc, C_SEM]
+    if sem == SEM_ST:
+        base = code[pc, C_F0]
+        addr = code[pc, C_F1] + (read_reg(S, p, base) if base >= 0 else 0)
+        return addr, addr + DT_BYTES[code[pc, C_DT]]
+    if sem >= SEM_VUN and sem <= SEM_VRED and sem != SEM_VRED:
+        d = code[pc, C_F0]
+        if S.dsd[p, d, 0] != DK_MEM:
+            return 0, 0
+        size = DT_BYTES[code[pc, C_DT]]
+        base = S.dsd[p, d, 1]
+        last = base + (S.dsd[p, d, 2] - 1) * S.dsd[p, d, 3] * size
+        return min(base, last), max(base, last) + size
+    return 0, 0
+
+
+@kernel
+def debug_stop(S, p, pc):
+    """Before PE p runs the instruction at pc: stop for an event of the last instruction, a
+    finished step, a breakpoint or a write into a watched range? (Only with M_DEBUG set.)"""
+    misc = S.misc
+    if misc[M_PENDING] != 0:
+        why = misc[M_PENDING]
+        misc[M_PENDING] = 0
+        return _stop(S, misc[M_STOP_PE], why)
+    if misc[M_STEP_PE] == p and S.pe[p, P_INSTR] >= misc[M_STEP_LEFT]:
+        misc[M_STEP_PE] = -1
+        return _stop(S, p, STOP_STEP)
+    if misc[M_SKIP_PE] == p:
+        misc[M_SKIP_PE] = -1
+        return False
+    if S.bp[p, pc]:
+        return _stop(S, p, STOP_BREAK)
+    if S.watch[0, 0] >= 0:
+        lo, hi = write_range(S, p, pc)
+        for w in range(S.watch.shape[0]):
+            if S.watch[w, 0] == p and lo < S.watch[w, 2] and S.watch[w, 1] < hi:
+                misc[M_EV_A] = w
+                return _stop(S, p, STOP_WATCH)
+    return False
+
+
+@kernel
+def task_end_stops(S, p):
+    """PE p ended a task (or halted): stop if the debugger waits for that."""
+    if S.misc[M_FINISH_PE] == p:
+        S.misc[M_FINISH_PE] = -1
+        return _stop(S, p, STOP_FINISH)
+    if S.misc[M_STEP_PE] == p:  # a step that ends the task or halts stops there
+        S.misc[M_STEP_PE] = -1
+        return _stop(S, p, STOP_STEP)
+    return False
+
+
 @inlined
 def exec_pe(S, p, limit):
     """Run PE p until it blocks, halts, faults, ends its last task, or passes limit."""
@@ -329,8 +409,11 @@ def exec_pe(S, p, limit):
         if pe[p, P_CLOCK] > limit or S.misc[M_BUDGET] <= 0:
             make_runnable(S, p, pe[p, P_CLOCK])
             return
-        S.misc[M_BUDGET] -= 1
         pc = pe[p, P_PC]
+        if S.misc[M_DEBUG] and debug_stop(S, p, pc):
+            make_runnable(S, p, pe[p, P_CLOCK])
+            return
+        S.misc[M_BUDGET] -= 1
         sem = code[pc, C_SEM]
         if sem >= SEM_VUN and sem <= SEM_VRED:
             r = vector_op(S, p, pc)
@@ -476,6 +559,10 @@ def exec_pe(S, p, limit):
                 pe[p, P_CLOCK] += cost
                 pe[p, P_BUSY] += cost
                 pe[p, P_INSTR] += 1
+                if S.misc[M_DEBUG] and task_end_stops(S, p):
+                    pe[p, P_PICK] = 1  # resuming picks the next task
+                    make_runnable(S, p, pe[p, P_CLOCK])
+                    return
                 if not pick_task(S, p):
                     pe[p, P_STATE] = S_IDLE
                     return
@@ -487,6 +574,8 @@ def exec_pe(S, p, limit):
             pe[p, P_STATE] = S_HALT
             pe[p, P_HALTCLK] = pe[p, P_CLOCK]
             S.misc[M_ACTIVE] -= 1
+            if S.misc[M_DEBUG]:
+                task_end_stops(S, p)
             return
         pe[p, P_CLOCK] += cost
         pe[p, P_BUSY] += cost
@@ -514,6 +603,10 @@ def run(S, max_cycles):
         if misc[M_HEAP] > 0:
             limit = min(limit, S.pe[S.heap[0], P_KEY] + lag)
         exec_pe(S, p, limit)
+        if misc[M_PENDING] != 0 and misc[M_STATUS] == R_RUNNING:  # an event as p blocked
+            why = misc[M_PENDING]
+            misc[M_PENDING] = 0
+            _stop(S, misc[M_STOP_PE], why)
         if misc[M_STATUS] != R_RUNNING:
             return misc[M_STATUS]
         if misc[M_BUDGET] <= 0:

@@ -20,7 +20,14 @@ from .kinds import (
     F_ROUTE_NOT_RECEIVED,
     F_ROUTE_NOWHERE,
     F_ROUTE_OFF_MESH,
+    M_DEBUG,
+    M_EV_A,
+    M_EV_B,
+    M_EV_C,
+    M_EV_D,
+    M_PENDING,
     M_ROUTE_VER,
+    M_STOP_PE,
     M_WALK_ERR,
     M_WALK_KEY,
     M_WALK_N,
@@ -40,6 +47,8 @@ from .kinds import (
     S_IDLE,
     S_RECV,
     S_SEND,
+    STOP_COLOR,
+    STOP_LINK,
 )
 from .sched import make_runnable
 
@@ -222,7 +231,41 @@ def dest_room(S, p, color, n):
 
 
 @kernel
+def color_event(S, p, q, color, payload, t):
+    """Debugger: a wavelet from p landed in q's queue for color; stop if that is watched."""
+    for w in range(S.cwatch.shape[0]):
+        if S.cwatch[w, 0] == q and S.cwatch[w, 1] == color:
+            _event(S, STOP_COLOR, q, payload, p, t, color)
+
+
+@kernel
+def link_event(S, p, link, color, wait):
+    """Debugger: a wavelet of p's waited `wait` cycles for link (-1: backpressure)."""
+    for w in range(S.lwatch.shape[0]):
+        if S.lwatch[w] == link:
+            _event(S, STOP_LINK, p, link, p, wait, color)
+
+
+@kernel
+def _event(S, why, pe, a, b, c, d):
+    if S.misc[M_PENDING] == 0:  # the first event of an instruction is reported
+        S.misc[M_PENDING] = why
+        S.misc[M_STOP_PE] = pe
+        S.misc[M_EV_A] = a
+        S.misc[M_EV_B] = b
+        S.misc[M_EV_C] = c
+        S.misc[M_EV_D] = d
+
+
+@kernel
 def block_sender(S, p, color, q):
+    if S.misc[M_DEBUG]:  # a watched link on the way to the full queue is backpressured
+        for e in range(S.misc[M_WALK_N]):
+            if S.wnode[e] == q and S.wdeliver[e]:
+                while S.wparent[e] >= 0:
+                    link_event(S, p, S.wlink[e], color, -1)
+                    e = S.wparent[e]
+                break
     qi = q * S.cfg[CFG_NCOLORS] + color
     S.pe[p, P_STATE] = S_SEND
     S.pe[p, P_WAIT] = color
@@ -247,6 +290,8 @@ def send_wavelet(S, p, color, payload, t, n):
         else:
             link = S.wlink[e]
             depart = max(S.tready[par], S.link_free[link])
+            if S.misc[M_DEBUG] and depart > S.tready[par]:
+                link_event(S, p, link, color, depart - S.tready[par])
             S.link_free[link] = depart + 1
             ready = depart + hop
             S.pe[p, P_HOPS] += 1
@@ -275,6 +320,8 @@ def send_wavelet(S, p, color, payload, t, n):
             S.qtime[slot] = t_land
             S.qpay[slot] = payload
             S.qcount[qi] += 1
+            if S.misc[M_DEBUG]:
+                color_event(S, p, q, color, payload, t_land)
             state = S.pe[q, P_STATE]
             if state == S_RECV or state == S_IDLE:
                 wake_receiver(S, q, color, t_land)

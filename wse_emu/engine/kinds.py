@@ -64,12 +64,24 @@ FAULT_NAMES = (
 )
 
 # run status (misc[M_STATUS])
-R_RUNNING, R_DONE, R_FAULT, R_DEADLOCK, R_CYCLE_LIMIT, R_PAUSED = range(6)
+R_RUNNING, R_DONE, R_FAULT, R_DEADLOCK, R_CYCLE_LIMIT, R_PAUSED, R_STOP = range(7)
+
+# why the debugger stopped the run (misc[M_STOP_WHY]); BREAK and WATCH stop before the
+# instruction at the PE's pc, the others after the instruction that caused them
+(STOP_NONE, STOP_BREAK, STOP_WATCH, STOP_STEP, STOP_FINISH, STOP_COLOR,
+ STOP_LINK) = range(7)
 
 # misc int64 slots
 (M_HEAP, M_STATUS, M_FAULT_PE, M_ACTIVE, M_MAX_CYCLES, M_BUDGET, M_ROUTE_VER, M_WALK_KEY,
- M_WALK_VER, M_WALK_N, M_WALK_ERR, M_WALK_STAMP) = range(12)
-NMISC = 12
+ M_WALK_VER, M_WALK_N, M_WALK_ERR, M_WALK_STAMP,
+ # debugger: M_DEBUG = 1 turns every check below on; a run without it pays one test per
+ # instruction. STOP_PE/WHY: where and why the run stopped. SKIP_PE: that PE passes its
+ # next instruction's breakpoint and watch checks once. STEP_PE/LEFT: stop after that
+ # many instructions of that PE. FINISH_PE: stop when its task ends. PENDING: a stop
+ # (STOP_COLOR, STOP_LINK) to take after the current instruction. EV_*: the event.
+ M_DEBUG, M_STOP_PE, M_STOP_WHY, M_SKIP_PE, M_STEP_PE, M_STEP_LEFT, M_FINISH_PE, M_PENDING,
+ M_EV_A, M_EV_B, M_EV_C, M_EV_D) = range(24)
+NMISC = 24
 
 # cfg int64 slots (from the arch profile)
 (CFG_HOP, CFG_RAMP_ON, CFG_RAMP_OFF, CFG_QDEPTH, CFG_LAG, CFG_TASK_SWITCH, CFG_STARTUP,

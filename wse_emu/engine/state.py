@@ -7,7 +7,20 @@ import numpy as np
 
 from .. import isa
 from .fp import decode_tables
-from .kinds import M_WALK_KEY, NMISC, NPE, P_HPOS, P_IMG, P_NEXTW, P_STATE, S_OFF
+from .kinds import (
+    M_FINISH_PE,
+    M_SKIP_PE,
+    M_STEP_PE,
+    M_STOP_PE,
+    M_WALK_KEY,
+    NMISC,
+    NPE,
+    P_HPOS,
+    P_IMG,
+    P_NEXTW,
+    P_STATE,
+    S_OFF,
+)
 
 MeshState = namedtuple(
     "MeshState",
@@ -51,13 +64,22 @@ MeshState = namedtuple(
         "bf16tab",  # float32[65536] decode tables
         "cvt_u",
         "cvt_f",  # uint32[1] and its float32 view: bit casts
+        "bp",  # uint8[n_pe, n_insn] breakpoints
+        "watch",  # int64[MAX_WATCH, 3] SRAM write watches: pe, first byte, end (pe -1: unused)
+        "cwatch",  # int64[MAX_WATCH, 2] fabric watches: pe, color a wavelet lands with
+        "lwatch",  # int64[MAX_WATCH] link watches: link id (node * 4 + direction)
     ],
 )
+
+
+MAX_WATCH = 16
 
 
 def _misc():
     misc = np.zeros(NMISC, np.int64)
     misc[M_WALK_KEY] = -1  # no tree walked yet
+    for slot in (M_SKIP_PE, M_STEP_PE, M_FINISH_PE, M_STOP_PE):
+        misc[slot] = -1
     return misc
 
 
@@ -114,4 +136,8 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors) -
         bf16tab=bf16tab,
         cvt_u=cvt_u,
         cvt_f=cvt_u.view(np.float32),
+        bp=np.zeros((n_pe, max(len(code), 1)), np.uint8),
+        watch=np.full((MAX_WATCH, 3), -1, np.int64),
+        cwatch=np.full((MAX_WATCH, 2), -1, np.int64),
+        lwatch=np.full(MAX_WATCH, -1, np.int64),
     )
