@@ -43,7 +43,7 @@ class RunError(Exception):
 
 @dataclass
 class RunResult:
-    status: str  # "done", "fault", "deadlock", "cycle-limit"
+    status: str  # "done", "fault", "deadlock", "cycle-limit", "stopped" (by the debugger)
     stats: Stats
     report: str = ""  # what went wrong, for the statuses other than done
 
@@ -276,10 +276,11 @@ class Mesh:
                 K.R_FAULT: "fault",
                 K.R_DEADLOCK: "deadlock",
                 K.R_CYCLE_LIMIT: "cycle-limit",
+                K.R_STOP: "stopped",
             }[int(status)],
             self.stats(),
         )
-        if result.status != "done":
+        if result.status not in ("done", "stopped"):  # stopped: by the debugger, on request
             result.report = self.explain(result.status)
             if check:
                 raise RunError(result.status, result.report, result)

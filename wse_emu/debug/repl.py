@@ -1,0 +1,272 @@
+"""The debugger's command loop: gdb-style commands over a Session. Interactive on a
+terminal (readline history and tab completion), or scripted from a file or a pipe."""
+
+from __future__ import annotations
+
+import cmd
+import re
+
+from .session import DebugError, Session
+
+INFO_TOPICS = ("breakpoints", "registers", "dsds", "tasks", "queues", "routes", "stats")
+ALIASES = {
+    "si": "stepi",
+    "s": "step",
+    "c": "continue",
+    "b": "break",
+    "p": "print",
+    "l": "list",
+    "q": "quit",
+    "i": "info",
+    "disas": "disassemble",
+    "n": "step",
+}
+
+
+def _tile(text: str) -> tuple:
+    m = re.fullmatch(r"\s*\(?\s*(\d+)\s*[, ]\s*(\d+)\s*\)?\s*", text)
+    if not m:
+        raise DebugError(f"a tile is X,Y (e.g. 2,3), got {text.strip()!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _numbers(arg: str) -> list[int]:
+    try:
+        return [int(v) for v in arg.split()]
+    except ValueError:
+        raise DebugError(f"expected breakpoint numbers, got {arg!r}") from None
+
+
+class Debugger(cmd.Cmd):
+    intro = None
+    prompt = "(wse) "
+
+    def __init__(self, session: Session, stdin=None, stdout=None, echo=False):
+        super().__init__(stdin=stdin, stdout=stdout)
+        if stdin is not None:
+            self.use_rawinput = False
+        self.s = session
+        self.echo = echo
+        self.quit = False
+
+    # ------------------------------------------------------------------ plumbing
+    def say(self, lines):
+        for line in [lines] if isinstance(lines, str) else lines:
+            self.stdout.write(line + "\n")
+
+    def precmd(self, line):
+        if self.echo and line.strip():
+            self.stdout.write(f"{self.prompt}{line.strip()}\n")
+        word, _, rest = line.strip().partition(" ")
+        if word.startswith("x/"):
+            return f"x {word[1:]} {rest}"
+        return f"{ALIASES.get(word, word)} {rest}".strip()
+
+    def onecmd(self, line):
+        try:
+            return super().onecmd(line)
+        except DebugError as e:
+            self.say(f"error: {e}")
+        except Exception as e:  # noqa: BLE001 (a bug must not end the user's session)
+            self.say(f"internal error, please report it: {type(e).__name__}: {e}")
+        return False
+
+    def emptyline(self):
+        return False
+
+    def default(self, line):
+        self.say(f"error: unknown command {line.split()[0]!r}; type 'help' for the list")
+
+    def do_EOF(self, arg):
+        """Leave the debugger."""
+        self.quit = True
+        return True
+
+    def do_quit(self, arg):
+        """Leave the debugger."""
+        self.quit = True
+        return True
+
+    # ------------------------------------------------------------------ focus, state
+    def do_tile(self, arg):
+        """tile X Y: focus the debugger on tile (X, Y)."""
+        self.s.set_focus(*_tile(arg))
+        self.say(self.s.status_line())
+
+    def do_mesh(self, arg):
+        """mesh: every tile's state as a character map; the focused tile in [ ]."""
+        self.say(self.s.mesh_map())
+
+    def do_status(self, arg):
+        """status: the focused tile's pc, source line, clock, task and state."""
+        self.say(self.s.status_line())
+
+    # ------------------------------------------------------------------ running
+    def do_stepi(self, arg):
+        """stepi [N]: run N instructions of the focused tile (default 1); the rest of the
+        mesh runs as far as the model needs."""
+        n = int(arg) if arg.strip() else 1
+        if n < 1:
+            raise DebugError("stepi needs a positive count")
+        self.say(self.s.stepi(n))
+
+    def do_step(self, arg):
+        """step: run the focused tile to its next source line."""
+        self.say(self.s.step())
+
+    def do_continue(self, arg):
+        """continue: run until a breakpoint or watchpoint triggers or the program ends."""
+        self.say(self.s.cont())
+
+    def do_until(self, arg):
+        """until CYCLE: run the whole mesh until its slowest running tile reaches CYCLE."""
+        try:
+            cycle = int(arg)
+        except ValueError:
+            raise DebugError("until needs a cycle number") from None
+        self.say(self.s.until(cycle))
+
+    def do_finish(self, arg):
+        """finish: run until the focused tile's current task ends."""
+        self.say(self.s.finish())
+
+    # ------------------------------------------------------------------ breakpoints
+    def _break(self, arg, temporary):
+        m = re.fullmatch(r"\s*(\S+)(?:\s+tile\s+([\d, ()]+?)|\s+(all))?(?:\s+if\s+(.+))?\s*", arg)
+        if not m:
+            raise DebugError("usage: break LABEL|LINE|*ADDR [tile X,Y | all] [if CONDITION]")
+        tiles = None if m.group(3) else [_tile(m.group(2))] if m.group(2) else [self.s.focus]
+        bp = self.s.add_breakpoint(m.group(1), tiles, m.group(4), temporary)
+        where = "every tile running it" if bp.tiles is None else ", ".join(map(str, bp.tiles))
+        cond = f" if {bp.cond}" if bp.cond else ""
+        kind = "Temporary breakpoint" if temporary else "Breakpoint"
+        line, text = self.s.linked.source_line(bp.pcs[0])
+        pcs = ", ".join(map(str, bp.pcs))
+        self.say(
+            f"{kind} {bp.num} at pc {pcs} ({self.s.linked.filename}:{line}: {text})"
+            f" on {where}{cond}"
+        )
+
+    def do_break(self, arg):
+        """break LABEL|LINE|*ADDR [tile X,Y | all] [if COND]: stop before that instruction
+        (a task's name breaks at its entry). COND uses r0-r15, f0-f15, pc, x, y, clock."""
+        self._break(arg, False)
+
+    def do_tbreak(self, arg):
+        """tbreak ...: a breakpoint that deletes itself when it triggers."""
+        self._break(arg, True)
+
+    def do_delete(self, arg):
+        """delete [N ...]: delete breakpoints or watchpoints (all without numbers)."""
+        self.s.delete(_numbers(arg))
+
+    def do_disable(self, arg):
+        """disable N ...: keep breakpoints without letting them trigger."""
+        self.s.enable(_numbers(arg), False)
+
+    def do_enable(self, arg):
+        """enable N ...: let disabled breakpoints trigger again."""
+        self.s.enable(_numbers(arg), True)
+
+    def do_watch(self, arg):
+        """watch SYMBOL[i] | ADDR: stop when the focused tile writes a new value there.
+        watch color C at X,Y: stop when a wavelet of color C lands at tile (X, Y).
+        watch link X,Y DIR: stop when that link (DIR = north|east|south|west) is full or
+        backpressured."""
+        m = re.fullmatch(r"\s*color\s+(\d+)\s+at\s+(.+)", arg)
+        if m:
+            w = self.s.watch_color(int(m.group(1)), _tile(m.group(2)))
+        elif m := re.fullmatch(r"\s*link\s+([\d, ()]+?)\s+(\w+)\s*", arg):
+            w = self.s.watch_link(_tile(m.group(1)), m.group(2))
+        elif arg.strip():
+            w = self.s.watch_symbol(arg)
+        else:
+            raise DebugError("usage: watch SYMBOL[i] | ADDR | color C at X,Y | link X,Y DIR")
+        self.say(
+            f"Watchpoint {w.num}: {w.what}" + (f" on tile {w.tile}" if w.kind == "write" else "")
+        )
+
+    # ------------------------------------------------------------------ inspection
+    def do_info(self, arg):
+        """info breakpoints|registers|dsds|tasks|queues|routes|stats (of the focused tile)."""
+        topic = arg.strip()
+        match = [t for t in INFO_TOPICS if t.startswith(topic)] if topic else []
+        if len(match) != 1:
+            raise DebugError("info " + "|".join(INFO_TOPICS))
+        topic = match[0]
+        if topic == "breakpoints":
+            self.say(self._breakpoint_table())
+        else:
+            name = {
+                "registers": "registers",
+                "dsds": "dsds",
+                "tasks": "tasks",
+                "queues": "queues",
+                "routes": "routes",
+                "stats": "tile_stats",
+            }[topic]
+            self.say(getattr(self.s, name)())
+
+    def complete_info(self, text, line, begidx, endidx):
+        return [t for t in INFO_TOPICS if t.startswith(text)]
+
+    def _breakpoint_table(self):
+        rows = ["Num  Type        Enb  What"]
+        for bp in self.s.breakpoints.values():
+            tiles = "all" if bp.tiles is None else ",".join(str(t) for t in bp.tiles)
+            cond = f" if {bp.cond}" if bp.cond else ""
+            kind = "tbreakpoint" if bp.temporary else "breakpoint"
+            rows.append(
+                f"{bp.num:<4} {kind:<11} {'y' if bp.enabled else 'n':<4} "
+                f"pc {','.join(map(str, bp.pcs))} "
+                f"{bp.where} tile {tiles}{cond}, hit {bp.hits} times"
+            )
+        for w in self.s.watches.values():
+            rows.append(
+                f"{w.num:<4} {'watch ' + w.kind:<11} y    {w.what}"
+                + (f" on tile {w.tile}" if w.kind == "write" else "")
+                + f", hit {w.hits} times"
+            )
+        return rows if len(rows) > 1 else ["No breakpoints or watchpoints."]
+
+    def do_x(self, arg):
+        """x/N<fmt> SYMBOL|ADDR: examine N values of SRAM on the focused tile; fmt is one of
+        f16 bf16 f32 i16 i8 i32 x (hex 32-bit words)."""
+        m = re.fullmatch(r"\s*/(\d*)(\w+)\s+(.+)", arg)
+        if not m:
+            raise DebugError("usage: x/N<fmt> SYMBOL|ADDR, e.g. x/8f32 y")
+        self.say(self.s.examine(int(m.group(1) or 1), m.group(2), m.group(3)))
+
+    def do_print(self, arg):
+        """print SYMBOL[i:j]: a symbol (or a slice of it) on the focused tile, as NumPy."""
+        self.say(self.s.print_symbol(arg))
+
+    def do_list(self, arg):
+        """list [LINE]: the source around the focused tile's pc (or around LINE)."""
+        self.say(self.s.listing(int(arg) if arg.strip() else None))
+
+    def do_disassemble(self, arg):
+        """disassemble: the instructions around the focused tile's pc."""
+        self.say(self.s.disassembly())
+
+    def do_why(self, arg):
+        """why [X,Y]: why a tile waits: the chain of tiles it waits on, to a running, halted
+        or faulted tile, or around a cycle (a deadlock)."""
+        p = self.s.pe(*_tile(arg)) if arg.strip() else None
+        self.say(self.s.why(p))
+
+    def completenames(self, text, *ignored):
+        names = super().completenames(text, *ignored)
+        return [n for n in names if n != "EOF"]
+
+
+def run_commands(session: Session, lines, stdout, echo=True) -> Debugger:
+    """Run a list of command lines; stops at 'quit'."""
+    dbg = Debugger(session, stdout=stdout, echo=echo)
+    for line in lines:
+        line = line.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if dbg.onecmd(dbg.precmd(line)):
+            break
+    return dbg
