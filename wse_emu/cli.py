@@ -182,32 +182,25 @@ def _symbol_rect(linked, sym: str):
     return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
 
 
-@main.command()
-@click.argument("prog", type=click.Path(dir_okay=False))
-@_mesh_option
-@_arch_option
-@_set_option
-@click.option(
-    "--in",
-    "inputs",
-    multiple=True,
-    metavar="SYM=FILE.npy",
-    help="copy an array into a symbol before the run (shape (h, w, *shape) or flat)",
-)
-@click.option(
-    "--out",
-    "outputs",
-    multiple=True,
-    metavar="SYM=FILE.npy",
-    help="save a symbol after the run, as an array (h, w, *shape)",
-)
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), help="write the run statistics as JSON"
-)
-@click.option("--max-cycles", type=int, default=None, help="stop the run at this cycle")
-@click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
-def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, quiet):
-    """Assemble PROG, load it onto a mesh, run it and report cycles and statistics."""
+def _inputs_option(f):
+    return click.option(
+        "--in",
+        "inputs",
+        multiple=True,
+        metavar="SYM=FILE.npy",
+        help="copy an array into a symbol before the run (shape (h, w, *shape) or flat)",
+    )(f)
+
+
+def _program_options(f):
+    """PROG and what places and fills it: --mesh, --arch, --set, --in."""
+    for option in (_inputs_option, _set_option, _arch_option, _mesh_option):
+        f = option(f)
+    return click.argument("prog", type=click.Path(dir_okay=False))(f)
+
+
+def _prepare(prog, mesh, arch, overrides, inputs):
+    """Link, load and fill a mesh from the command line: (linked program, mesh, profile)."""
     profile = _profile(arch, overrides)
     linked = _link(prog, mesh, profile)
     m = Mesh(linked.width, linked.height, profile)
@@ -226,10 +219,35 @@ def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, qui
             m.memcpy_h2d(sym, arr, x0, y0, w, h)
         except (ValueError, KeyError) as e:
             _fail(f"error: --in {sym}: {e}")
+    m.launch()
+    return linked, m, profile
+
+
+@main.command()
+@_program_options
+@click.option(
+    "--out",
+    "outputs",
+    multiple=True,
+    metavar="SYM=FILE.npy",
+    help="save a symbol after the run, as an array (h, w, *shape)",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="write the run statistics as JSON"
+)
+@click.option("--max-cycles", type=int, default=None, help="stop the run at this cycle")
+@click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
+@click.option(
+    "--post-mortem",
+    is_flag=True,
+    help="on a runtime fault or deadlock, open the debugger at the tile, state intact",
+)
+def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, quiet, post_mortem):
+    """Assemble PROG, load it onto a mesh, run it and report cycles and statistics."""
     outs = [_parse_binding(b, "--out") for b in outputs]
+    linked, m, profile = _prepare(prog, mesh, arch, overrides, inputs)
     for sym, _ in outs:
         _symbol_rect(linked, sym)
-    m.launch()
     try:
         result = m.run(max_cycles=max_cycles, check=False)
     except KeyboardInterrupt:
@@ -245,7 +263,75 @@ def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, qui
         click.echo(f"{prog} on {linked.width}x{linked.height} {profile.name}: {result.status}")
         click.echo(result.stats.summary())
     if not result.ok:
-        _fail(f"{prog}: {result.report}", EXIT_RUNTIME)
+        click.echo(f"{prog}: {result.report}", err=True)
+        if post_mortem and result.status in ("fault", "deadlock"):
+            from .debug import Session
+
+            session = Session(m)
+            session.last = result
+            session._ended(result)  # focus the faulting or first blocked tile
+            sys.exit(_debug_loop(session, None, batch=False, banner=True))
+        sys.exit(EXIT_RUNTIME)
+
+
+EXIT_UNFINISHED = 4  # debug: the commands ran out before the program ended
+
+
+def _program_status(session) -> int:
+    status = session.program_status()
+    if status == "running":
+        return EXIT_UNFINISHED
+    return 0 if status == "done" else EXIT_RUNTIME
+
+
+def _debug_loop(session, commands, batch, banner=False) -> int:
+    """Run the debugger: commands from a file, else a pipe, else the terminal."""
+    from .debug.repl import Debugger, run_commands
+
+    if commands is not None:
+        try:
+            lines = Path(commands).read_text().splitlines()
+        except OSError as e:
+            _fail(f"error: --commands: cannot read {commands}: {e.strerror}")
+        run_commands(session, lines, sys.stdout, echo=not batch)
+        return _program_status(session)
+    if not sys.stdin.isatty():
+        run_commands(session, sys.stdin.read().splitlines(), sys.stdout, echo=not batch)
+        return _program_status(session)
+    dbg = Debugger(session)
+    if banner:
+        dbg.say("post-mortem: the run stopped here; the mesh's state is intact")
+    dbg.say(session.status_line())
+    dbg.cmdloop()
+    return _program_status(session)
+
+
+@main.command()
+@_program_options
+@click.option("--tile", default=None, metavar="X,Y", help="the tile to focus first")
+@click.option(
+    "--commands",
+    type=click.Path(dir_okay=False),
+    help="run the debugger commands in this file, then exit with the program's status",
+)
+@click.option("--batch", is_flag=True, help="scripted: print no prompt or command echo")
+def debug(prog, mesh, arch, overrides, inputs, tile, commands, batch):
+    """Step-debug PROG on a mesh: breakpoints, watchpoints (memory, color, link), stepping a
+    tile, inspection, and `why` for hangs. Commands follow gdb; type `help` in the session.
+    Exit status when scripted: 0 the program finished, 3 it faulted or deadlocked, 4 the
+    commands ended before the program did."""
+    from .debug import DebugError, Session
+
+    linked, m, _ = _prepare(prog, mesh, arch, overrides, inputs)
+    session = Session(m)
+    if tile:
+        try:
+            from .debug.repl import _tile
+
+            session.set_focus(*_tile(tile))
+        except DebugError as e:
+            _fail(f"error: --tile: {e}")
+    sys.exit(_debug_loop(session, commands, batch))
 
 
 @main.command()

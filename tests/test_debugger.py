@@ -1,0 +1,319 @@
+"""The step debugger, driven by scripts (every command, values checked against the emulator's
+own state and NumPy) and once through a real terminal."""
+
+import re
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import pair_layout
+from test_switches import MOVING_ROOT
+from test_timing import SLOW_CONSUMER, STREAMS
+
+from wse_emu import Mesh, assemble, parse_file, programs
+from wse_emu.cli import main
+from wse_emu.debug import DebugError, Session
+
+GEMV = programs.path("gemv")
+
+
+@pytest.fixture
+def gemv_inputs(tmp_path):
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((1, 4, 16, 32)).astype(np.float16)
+    x = rng.standard_normal((1, 4, 16)).astype(np.float16)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "x.npy", x)
+    return tmp_path, a, x
+
+
+def debug(prog, commands, *args, tmp=None):
+    """Run `wse-emu debug` with a command script; returns (exit code, output)."""
+    import tempfile
+    from pathlib import Path
+
+    d = Path(tmp or tempfile.mkdtemp())
+    script = d / "cmds.txt"
+    script.write_text("\n".join(commands) + "\n")
+    r = CliRunner().invoke(main, ["debug", str(prog), "--commands", str(script), *map(str, args)])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output and "internal error" not in r.output, r.output
+    return r.exit_code, r.output
+
+
+def gemv_image(x):
+    linked = assemble(parse_file(GEMV), 4, 1)
+    return linked.image_at(x, 0)
+
+
+def section(out, command):
+    """The lines a command printed (up to the next prompt)."""
+    part = out.split(f"(wse) {command}\n", 1)[1]
+    return part.split("(wse) ", 1)[0].splitlines()
+
+
+def test_breakpoint_on_a_label_stops_only_that_tile(gemv_inputs):
+    d, _, _ = gemv_inputs
+    col = gemv_image(2).labels["column"]
+    code, out = debug(GEMV, ["break column tile 2,0", "continue", "continue", "info breakpoints"],
+                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    stops = re.findall(r"Breakpoint 1, column on tile \((\d), (\d)\)\ntile \(2, 0\) pc (\d+)", out)
+    assert stops == [("2", "0", str(col))] * 2
+    assert "hit 2 times" in out
+    assert code == 4  # the script ended before the program did
+
+
+def test_write_watchpoint_reports_pc_and_old_and_new_values(gemv_inputs):
+    d, a, x = gemv_inputs
+    im = gemv_image(2)
+    code, out = debug(GEMV, ["tile 2 0", "watch y[0]", "continue", "continue"], "--mesh", "4x1",
+                      "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    writer = im.labels["column"] + 2  # the vfmachs
+    hits = re.findall(r"Watchpoint 1: y\[0\] on tile \(2, 0\) written by pc (\d+) .*\n"
+                      r"Old value = (\S+)\nNew value = (\S+)", out)
+    assert [int(h[0]) for h in hits] == [writer, writer]
+    a2 = a[0, 2].astype(np.float64)  # tile 2's columns: a2[k, :] is column k
+    x2 = x[0, 2].astype(np.float64)
+    y1 = np.float32(a2[0, 0] * x2[0])
+    y2 = np.float32(np.float64(y1) + a2[1, 0] * x2[1])
+    assert float(hits[0][1]) == 0.0 and np.float32(hits[0][2]) == y1
+    assert np.float32(hits[1][1]) == y1 and np.float32(hits[1][2]) == y2
+
+
+def test_fabric_watchpoint_reports_payload_and_source(gemv_inputs):
+    d, a, x = gemv_inputs
+    code, out = debug(GEMV, ["watch color 0 at 1,0", "continue"], "--mesh", "4x1",
+                      "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    m = re.search(r"Watchpoint 1: a wavelet of color 0 landed at tile \(1, 0\) at cycle \d+, "
+                  r"sent by tile \((\d), (\d)\)\npayload 0x([0-9a-f]{8})", out)
+    assert m and m.group(1, 2) == ("0", "0")
+    y = np.float32(0)  # tile 0's partial y[0], as the kernel sums it
+    for k in range(16):
+        y = np.float32(np.float64(y) + a[0, 0, k, 0].astype(np.float64) * np.float64(x[0, 0, k]))
+    assert int(m.group(3), 16) == int(np.array([y]).view(np.uint32)[0])
+
+
+def test_link_watchpoint_contention_and_backpressure(tmp_path):
+    prog = tmp_path / "streams.wsa"
+    prog.write_text(STREAMS)
+    _, out = debug(prog, ["watch link 1,0 east"] + ["continue"] * 4, "--mesh", "3x1")
+    # both streams cross that link: one waits for the other
+    assert re.search(r"Watchpoint 1: link \(1, 0\) east is full: a wavelet of color \d from "
+                     r"tile \(\d, 0\) waited \d+ cycles for it", out)
+    # and when the sink's queue fills, the sender upstream of the link is held back
+    assert "link (1, 0) east is backpressured: tile (0, 0) is blocked sending color 1" in out
+    prog2 = tmp_path / "slow.wsa"
+    prog2.write_text(SLOW_CONSUMER)
+    _, out = debug(prog2, ["watch link 0,0 east", "continue"], "--mesh", "2x1")
+    assert ("Watchpoint 1: link (0, 0) east is backpressured: tile (0, 0) is blocked sending "
+            "color 5 through it") in out
+
+
+def test_why_names_the_cycle_of_a_deadlock(tmp_path):
+    from test_errors_and_cli import DEADLOCK
+
+    prog = tmp_path / "dl.wsa"
+    prog.write_text(DEADLOCK)
+    code, out = debug(prog, ["continue", "why", "why 1,0", "mesh"], "--mesh", "2x1")
+    assert code == 3
+    assert ("tile (0, 0) pc 0 waits for a wavelet of color 1; it can come from (1, 0)\n"
+            "tile (1, 0) pc 3 waits for a wavelet of color 2; it can come from (0, 0)\n"
+            "deadlock: a cycle of waits: (0, 0) -> (1, 0) -> (0, 0)") in out
+    assert section(out, "mesh")[0] == "  0 [r] r "
+
+
+def test_why_on_a_tile_waiting_for_a_halted_sender(tmp_path):
+    prog = tmp_path / "p.wsa"
+    prog.write_text(""".program snd
+main:
+    halt
+.program rcv
+main:
+    recv r1, 4
+    halt
+""" + pair_layout("snd", "rcv", 4))
+    _, out = debug(prog, ["continue", "why 1,0"], "--mesh", "2x1")
+    assert "every tile that could send it has halted: it will never come" in out
+
+
+def test_stepping_commands(gemv_inputs):
+    d, _, _ = gemv_inputs
+    im = gemv_image(0)
+    code, out = debug(GEMV, ["stepi", "stepi 3", "step", "until 100", "info stats"],
+                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    pcs = [int(m) for m in re.findall(r"^tile \(0, 0\) pc (\d+)", out, re.M)]
+    main_pc = im.labels["main"]
+    assert pcs[0] == main_pc + 1 and pcs[1] == main_pc + 4
+    assert pcs[2] == main_pc + 5  # one source line on
+    assert "Stopped at cycle 100." in out
+    stop = re.search(r"Stopped at cycle 100\.\ntile \(0, 0\) pc \d+ .* clock (\d+)", out)
+    clock = int(stop.group(1))
+    assert 100 <= clock <= 110
+    assert re.search(r"instructions \d+, wavelets sent 0", out)
+
+
+def test_finish_runs_to_the_end_of_the_task(tmp_path):
+    prog = tmp_path / "p.wsa"
+    prog.write_text(""".program snd
+main:
+    send 1, 7
+    send 1, 9
+    halt
+.program rcv
+.data got i32[2]
+main:
+    mov r2, 0
+    ret
+.task on_data color 1
+    shl r4, r2, 2
+    st.i32 [r4 + got], r0
+    add r2, r2, 1
+    bne r2, 2, more
+    halt
+more:
+    ret
+""" + pair_layout("snd", "rcv", 1))
+    code, out = debug(prog, ["break on_data tile 1,0", "continue", "info registers", "info tasks",
+                             "finish", "info queues", "continue", "finish", "print got"],
+                      "--mesh", "2x1")
+    assert "Breakpoint 1, on_data on tile (1, 0)" in out
+    regs = section(out, "info registers")
+    assert regs[0].split()[1] == "7"  # the wavelet's payload, in r0 at task entry
+    tasks = section(out, "info tasks")
+    assert re.match(r"\*\s*0 on_data\s+\d+\s+color 1", tasks[1])
+    after = section(out, "finish")
+    assert "waiting for a task" in after[-1] or "running" in after[-1]
+    assert "print got" in out and "got = [7 9]" in out
+    assert code == 0
+
+
+def test_inspection_commands(gemv_inputs):
+    d, a, x = gemv_inputs
+    code, out = debug(GEMV, ["tile 1 0", "break forward tile 1,0", "continue", "info dsds",
+                             "print y[0:4]", "x/4f32 y", "x/2f16 x", "x/2x y", "x/1i16 x",
+                             "x/2bf16 a", "x/2i8 a", "list", "disassemble", "info routes",
+                             "info queues", "info tasks"],
+                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    m = Mesh(4, 1)
+    m.load(assemble(parse_file(GEMV), 4, 1, m.arch))
+    m.memcpy_h2d("a", a)
+    m.memcpy_h2d("x", x)
+    m.launch()
+    s = Session(m)
+    s.set_focus(1, 0)
+    s.add_breakpoint("forward", [(1, 0)])
+    s.cont()
+    y = m.memcpy_d2h("y", 1, 0, 1, 1)[0, 0]
+    assert section(out, "print y[0:4]") == [f"y[0:4] = {np.array2string(y[0:4])}"]
+    assert section(out, "x/4f32 y")[0].split(":")[1].split() == [str(v) for v in y[:4]]
+    assert section(out, "x/2f16 x")[0].split(":")[1].split() == [str(v) for v in x[0, 1, :2]]
+    words = y[:2].view(np.uint32)
+    assert section(out, "x/2x y")[0].split(":")[1].split() == [f"0x{w:08x}" for w in words]
+    assert section(out, "x/1i16 x")[0].split(":")[1].split() == [str(x[0, 1, :1].view(np.int16)[0])]
+    assert len(section(out, "x/2bf16 a")[0].split(":")[1].split()) == 2
+    assert section(out, "x/2i8 a")[0].split(":")[1].split() == \
+        [str(v) for v in a[0, 1].ravel()[:1].view(np.int8)]
+    dsds = section(out, "info dsds")
+    assert any(re.match(r"d2\s+fabric in\s+color 0\s+length 32", ln) for ln in dsds)
+    assert any(re.match(r"d0\s+memory\s+address \d+\s+length 32\s+stride 1", ln) for ln in dsds)
+    listing = section(out, "list")
+    assert any(ln.startswith("=>") and "mov r5, LAST" in ln for ln in listing)
+    dis = section(out, "disassemble")
+    assert any(ln.startswith("=>") and "mov r5, 0" in ln for ln in dis)
+    assert section(out, "info routes") == ["color  0: *pos 0: rx west tx ramp",
+                                           "color  1: *pos 0: rx ramp tx east"]
+    assert section(out, "info queues")[0].startswith("color  0: 0 waiting")
+    assert section(out, "info tasks") == ["no tasks; running main"]
+
+
+def test_info_routes_shows_switch_positions(tmp_path):
+    prog = tmp_path / "m.wsa"
+    prog.write_text(MOVING_ROOT)
+    _, out = debug(prog, ["tile 1 0", "info routes", "break next tile 1,0", "continue",
+                          "continue", "info routes"], "--mesh", "3x1")
+    first = section(out, "info routes")
+    assert first == ["color  0: *pos 0: rx west tx east,ramp; pos 1: rx ramp tx east,west; "
+                     "pos 2: rx east tx west,ramp"]
+    assert "*pos 2" in out.rsplit("(wse) info routes\n", 1)[1]  # after its turn as root
+
+
+def test_breakpoint_management(gemv_inputs):
+    d, _, _ = gemv_inputs
+    code, out = debug(GEMV, ["break column tile 1,0 if r1 == 3", "tbreak forward tile 3,0",
+                             "break done all", "disable 3", "info breakpoints", "continue",
+                             "info registers", "delete 1", "continue", "info breakpoints",
+                             "enable 3", "continue", "delete", "info breakpoints",
+                             "break nowhere", "break column if r1 ==", "delete 99", "bogus"],
+                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    table = section(out, "info breakpoints")
+    assert table[1].startswith("1    breakpoint  y") and "if r1 == 3" in table[1]
+    assert table[2].startswith("2    tbreakpoint y")
+    assert table[3].startswith("3    breakpoint  n") and "tile all" in table[3]
+    assert "Breakpoint 1, column on tile (1, 0)" in out
+    assert section(out, "info registers")[1].split()[1] == "3"  # r1 == 3 when it stopped
+    assert "Temporary breakpoint 2, forward on tile (3, 0)" in out
+    later = out.split("(wse) enable 3\n")[1]
+    assert re.search(r"Breakpoint 3, done on tile \(\d, 0\)", later)
+    assert "No breakpoints or watchpoints." in out
+    assert "error: no label or task 'nowhere'" in out
+    assert "error: bad condition 'r1 =='" in out
+    assert "error: no breakpoint or watchpoint 99" in out
+    assert "error: unknown command 'bogus'" in out
+
+
+def test_exit_status_follows_the_program(gemv_inputs):
+    d, _, _ = gemv_inputs
+    code, out = debug(GEMV, ["continue"], "--mesh", "4x1")
+    assert code == 0 and "The program finished: every PE halted at cycle" in out
+    code, out = debug(GEMV, ["stepi"], "--mesh", "4x1", "--batch")
+    assert code == 4 and "(wse)" not in out
+
+
+def test_post_mortem_opens_the_debugger_at_the_fault(tmp_path):
+    prog = tmp_path / "f.wsa"
+    prog.write_text("main:\n    mov r1, 60000\n    st.i32 [r1], r1\n    halt\n")
+    r = CliRunner().invoke(main, ["run", str(prog), "--post-mortem", "-q"],
+                           input="status\nprint\ninfo registers\nquit\n")
+    assert r.exit_code == 3
+    assert "tile (0, 0) pc 1" in r.output and "faulted" in r.output
+    assert "runtime fault at PE (0,0) pc 1" in r.output
+    assert section(r.output, "info registers")[1].split()[1] == "60000"
+
+
+def test_session_errors_are_clear():
+    m = Mesh(2, 1)
+    m.load(assemble(parse_file(GEMV), 2, 1, m.arch))
+    m.launch()
+    s = Session(m)
+    with pytest.raises(DebugError, match="outside the 2x1 mesh"):
+        s.set_focus(5, 0)
+    with pytest.raises(DebugError, match="no symbol 'zz'"):
+        s.print_symbol("zz")
+    with pytest.raises(DebugError, match="format must be one of"):
+        s.examine(1, "q", "y")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+def test_interactive_session_through_a_terminal(gemv_inputs):
+    import pexpect
+
+    d, _, _ = gemv_inputs
+    child = pexpect.spawn(sys.executable, ["-m", "wse_emu.cli", "debug", str(GEMV), "--mesh",
+                                           "4x1", "--in", f"a={d / 'a.npy'}", "--in",
+                                           f"x={d / 'x.npy'}"], encoding="utf-8", timeout=120)
+    child.expect(r"tile \(0, 0\) pc \d+ .*running")
+    child.expect_exact("(wse) ")
+    child.sendline("break column tile 1,0")
+    child.expect("Breakpoint 1 at pc")
+    child.expect_exact("(wse) ")
+    child.sendline("continue")
+    child.expect(r"Breakpoint 1, column on tile \(1, 0\)")
+    child.expect_exact("(wse) ")
+    child.sendline("print y[0:2]")
+    child.expect(r"y\[0:2\] = \[")
+    child.expect_exact("(wse) ")
+    child.sendline("quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 4
