@@ -317,3 +317,54 @@ def test_interactive_session_through_a_terminal(gemv_inputs):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 4
+
+
+def test_break_by_line_and_address_and_watch_by_address(gemv_inputs):
+    d, _, _ = gemv_inputs
+    im = gemv_image(0)
+    line = 29  # vfmachs d0, d1, r3 in programs/gemv.wsa
+    pc = next(i for i, pos in enumerate(im.positions) if pos.line == line) + im.base
+    y_addr = im.symbols["y"].addr
+    code, out = debug(GEMV, [f"break {line}", "continue", "delete", f"break *{pc + 1}",
+                             "continue", "delete", f"watch {y_addr}", "continue"],
+                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    assert re.search(rf"Breakpoint 1, line {line} on tile \(0, 0\)\ntile \(0, 0\) pc {pc} ", out)
+    assert re.search(rf"Breakpoint 2, \*{pc + 1} on tile \(0, 0\)\ntile \(0, 0\) pc {pc + 1} ",
+                     out)
+    assert re.search(rf"Watchpoint 3: \*{y_addr} on tile \(0, 0\) written by pc {pc} ", out)
+
+
+def test_queue_contents_show_payloads_and_arrival_times(tmp_path):
+    prog = tmp_path / "q.wsa"
+    prog.write_text(""".program snd
+main:
+    send 3, 0x11
+    send 3, 0x22
+    halt
+.program rcv
+main:
+    mov r1, 0
+spin:
+    add r1, r1, 1
+    blt r1, 50, spin
+    recv r2, 3
+    recv r2, 3
+    halt
+""" + pair_layout("snd", "rcv", 3))
+    code, out = debug(prog, ["tile 1 0", "until 40", "info queues"], "--mesh", "2x1")
+    queue = section(out, "info queues")[0]
+    m = re.fullmatch(r"color  3: 2 waiting: 0x00000011@(\d+) 0x00000022@(\d+)", queue)
+    assert m and int(m.group(2)) == int(m.group(1)) + 1  # one wavelet per cycle on the link
+
+
+def test_fabric_watch_on_the_broadcast_program(tmp_path):
+    rng = np.random.default_rng(2)
+    src = rng.standard_normal((2, 1, 32)).astype(np.float32)
+    np.save(tmp_path / "src.npy", src)
+    code, out = debug(programs.path("row_broadcast"), ["watch color 0 at 3,1", "continue",
+                                                      "tile 3 1", "info stats"],
+                      "--mesh", "4x2", "--in", f"src={tmp_path / 'src.npy'}")
+    m = re.search(r"landed at tile \(3, 1\) at cycle \d+, sent by tile \((\d), (\d)\)\n"
+                  r"payload 0x([0-9a-f]{8})", out)
+    assert m and m.group(1, 2) == ("0", "1")  # row 1's root
+    assert int(m.group(3), 16) == int(src[1, 0, :1].view(np.uint32)[0])
