@@ -219,6 +219,34 @@ def binary(fn, a, b):
 
 
 @kernel
+def reduce_step(fn, acc, a, b, int_dst):
+    """One element of a reduction: sum, dot (fp32 after each step for floats) or max."""
+    if fn == FN_SUM:
+        acc = acc + a
+    elif fn == FN_DOT:
+        acc = acc + a * b
+    elif acc == acc and (a != a or a > acc):
+        acc = a
+    if not int_dst:
+        acc = np.float64(np.float32(acc))
+    return acc
+
+
+@kernel
+def element(sem, fn, dt, int_dst, a, b, c):
+    """One element of an elementwise vector op (c: the destination's value, for fmac)."""
+    if sem == SEM_VFMA or sem == SEM_VFMAS:
+        return c + a * b
+    if sem == SEM_VUN:
+        return unary(fn, a)
+    if sem == SEM_VFILL:
+        return b
+    if sem == SEM_VCVT:
+        return saturate(a, dt) if int_dst else a
+    return binary(fn, a, b)
+
+
+@kernel
 def mem_operand_fault(base, length, stride, n, size, is_source, sram):
     """(fault code, address) for a memory DSD used over n elements of size bytes, or (0, 0)."""
     if is_source and length < n:
@@ -318,27 +346,13 @@ def mem_loop(s8, s16, sf, s32, f16t, bf16t, sem, fn, dt, dt2, n, d_addr, d_step,
         if b_addr >= 0:
             b = _load(s8, s16, sf, s32, f16t, bf16t, b_addr + i * b_step, dt2)
         if sem == SEM_VRED:
-            if fn == FN_SUM:
-                acc = acc + a
-            elif fn == FN_DOT:
-                acc = acc + a * b
-            elif acc == acc and (a != a or a > acc):
-                acc = a
-            if not int_dst:
-                acc = np.float64(np.float32(acc))
+            acc = reduce_step(fn, acc, a, b, int_dst)
             continue
         daddr = d_addr + i * d_step
+        c = 0.0
         if sem == SEM_VFMA or sem == SEM_VFMAS:
-            r = _load(s8, s16, sf, s32, f16t, bf16t, daddr, dt) + a * b
-        elif sem == SEM_VUN:
-            r = unary(fn, a)
-        elif sem == SEM_VFILL:
-            r = b
-        elif sem == SEM_VCVT:
-            r = saturate(a, dt) if int_dst else a
-        else:
-            r = binary(fn, a, b)
-        _store(s8, s16, sf, s32, daddr, dt, r)
+            c = _load(s8, s16, sf, s32, f16t, bf16t, daddr, dt)
+        _store(s8, s16, sf, s32, daddr, dt, element(sem, fn, dt, int_dst, a, b, c))
     return acc
 
 
@@ -435,28 +449,15 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe):
                 else:
                     b = v
             if sem == SEM_VRED:
-                if fn == FN_SUM:
-                    acc = acc + a
-                elif fn == FN_DOT:
-                    acc = acc + a * b
-                elif acc == acc and (a != a or a > acc):
-                    acc = a
-                if not int_dst:
-                    acc = np.float64(np.float32(acc))
+                acc = reduce_step(fn, acc, a, b, int_dst)
             else:
                 daddr = 0
                 if out_color < 0:
                     daddr = S.dsd[p, dst, 1] + i * S.dsd[p, dst, 3] * DT_SIZE[dt]
-                if sem == SEM_VUN:
-                    r = unary(fn, a)
-                elif sem == SEM_VFILL:
-                    r = b
-                elif sem == SEM_VBIN or sem == SEM_VBINS:
-                    r = binary(fn, a, b)
-                elif sem == SEM_VCVT:
-                    r = saturate(a, dt) if int_dst else a
-                else:
-                    r = _load(s8, s16, sf, s32, f16t, bf16t, daddr, dt) + a * b
+                c = 0.0
+                if sem == SEM_VFMA or sem == SEM_VFMAS:  # the destination is in SRAM
+                    c = _load(s8, s16, sf, s32, f16t, bf16t, daddr, dt)
+                r = element(sem, fn, dt, int_dst, a, b, c)
                 if out_color < 0:
                     _store(s8, s16, sf, s32, daddr, dt, r)
                 else:
