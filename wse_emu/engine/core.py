@@ -143,7 +143,7 @@ from .kinds import (
     STOP_WATCH,
 )
 from .sched import heap_pop, make_runnable
-from .vector import BLOCKED, bits_to_f32, read_reg, vector_op
+from .vector import BLOCKED, DT_SIZE, bits_to_f32, read_reg, vector_op
 
 MAX_DSD_LEN = 65535
 
@@ -325,9 +325,6 @@ def store(S, p, addr, dt, bits):
         S.sram32[p, addr >> 2] = wrap32(bits)
 
 
-DT_BYTES = np.array([2, 2, 4, 2, 1, 4], np.int64)
-
-
 @kernel
 def _stop(S, p, why):
     S.misc[M_STOP_PE] = p
@@ -344,12 +341,12 @@ def write_range(S, p, pc):
     if sem == SEM_ST:
         base = code[pc, C_F0]
         addr = code[pc, C_F1] + (read_reg(S, p, base) if base >= 0 else 0)
-        return addr, addr + DT_BYTES[code[pc, C_DT]]
+        return addr, addr + DT_SIZE[code[pc, C_DT]]
     if sem >= SEM_VUN and sem <= SEM_VRED and sem != SEM_VRED:
         d = code[pc, C_F0]
         if S.dsd[p, d, 0] != DK_MEM:
             return 0, 0
-        size = DT_BYTES[code[pc, C_DT]]
+        size = DT_SIZE[code[pc, C_DT]]
         base = S.dsd[p, d, 1]
         last = base + (S.dsd[p, d, 2] - 1) * S.dsd[p, d, 3] * size
         return min(base, last), max(base, last) + size
@@ -456,16 +453,16 @@ def exec_pe(S, p, limit):
             base = code[pc, C_F0 + k]
             addr = code[pc, C_F0 + k + 1] + (read_reg(S, p, base) if base >= 0 else 0)
             dt = code[pc, C_DT]
-            err = mem_fault(S, addr, DT_BYTES[dt])
+            err = mem_fault(S, addr, DT_SIZE[dt])
             if err:
                 fault(S, p, err, addr)
                 return
             if sem == SEM_LD:
                 S.regs[p, code[pc, C_F0]] = wrap32(load(S, p, addr, dt))
-                pe[p, P_RD] += DT_BYTES[dt]
+                pe[p, P_RD] += DT_SIZE[dt]
             else:
                 store(S, p, addr, dt, operand(S, p, pc, 2))
-                pe[p, P_WR] += DT_BYTES[dt]
+                pe[p, P_WR] += DT_SIZE[dt]
         elif sem == SEM_DMEM:
             d = code[pc, C_F0]
             base = code[pc, C_F1]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..isa import N_REGS
+from ..isa import DTYPE_SIZE, DTYPES, N_REGS
 from .fabric import (
     block_sender,
     dest_room,
@@ -92,7 +92,7 @@ from .kinds import (
     SEM_VUN,
 )
 
-DT_SIZE = np.array([2, 2, 4, 2, 1, 4], np.int64)
+DT_SIZE = np.array([DTYPE_SIZE[d] for d in DTYPES], np.int64)  # bytes, by dtype code
 INV_SQRT2 = 0.7071067811865476
 
 DONE, BLOCKED = 0, 1
