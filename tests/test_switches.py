@@ -3,7 +3,7 @@ faults found at send time, and the scalar/vector helpers the sparse kernel relie
 
 import numpy as np
 import pytest
-from conftest import run_program
+from conftest import pair_layout, run_program
 
 from wse_emu import RunError
 
@@ -123,12 +123,7 @@ main:
     dmem d1, w, {n}
     vmov.i32 d1, d0
     halt
-.layout
-.place snd at 0, 0 size 1, 1
-.place rcv at 1, 0 size 1, 1
-.route 3 at 0, 0 size 1, 1 rx ramp tx east
-.route 3 at 1, 0 size 1, 1 rx west tx ramp
-"""
+""" + pair_layout("snd", "rcv", 3)
     from wse_emu import Mesh, assemble
 
     m = Mesh(2, 1)
