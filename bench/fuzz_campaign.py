@@ -21,10 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
+sys.path.insert(0, str(TESTS))
 
 
 def _targets(only: str | None):
-    sys.path.insert(0, str(TESTS))
     found = []
     for path in sorted(TESTS.glob("test_fuzz_*.py")):
         module = importlib.import_module(path.stem)
