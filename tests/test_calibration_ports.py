@@ -31,6 +31,7 @@ SMALL = [
             ("pure_vertical", ports.C4_VERTICAL, 2, 2, {"K": 4}),
             ("reduce", ports.C4_REDUCE, 5, 1, {"K": 8}),
             ("reduce_pipelined", ports.C4_REDUCE_PIPE, 5, 1, {"K": 8}),
+            ("laplacian", ports.C4_LAPLACIAN, 5, 4, {"K": 4}),
         )
     ],
 ]
@@ -52,6 +53,7 @@ RESULT = {
     "c4_pure_vertical.wsa": ("out", 0, 0),
     "c4_reduce.wsa": ("out", 0, 0),
     "c4_reduce_pipelined.wsa": ("out", 0, 0),
+    "c4_laplacian.wsa": ("out", 1, 1),
 }
 
 
