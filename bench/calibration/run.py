@@ -1,5 +1,5 @@
-"""Run every calibration port (../shared calibration set, rows C1-C4) and compare the
-emulated cycles with the published ones.
+"""Run every calibration port (bench/calibration/*.wsa: published kernels with published
+cycle counts, rows C1-C4) and compare the emulated cycles with the published ones.
 
     python bench/calibration/run.py [--json out.json] [--only C1]
 
