@@ -12,7 +12,6 @@ anything was found."""
 import argparse
 import collections
 import importlib
-import os
 import random
 import sys
 import time

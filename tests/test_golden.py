@@ -69,6 +69,13 @@ def _gemm(kind, arch, sparsity):
     }
 
 
+def _gemv(arch):
+    A = np.random.default_rng(3).standard_normal((32, 64))
+    x = np.random.default_rng(4).standard_normal(64)
+    y, res = gemv(A, x, 4, arch)
+    return _summary(res, y)
+
+
 CASES = {
     "vector_add": lambda arch: _program(
         "vector_add",
@@ -94,16 +101,7 @@ CASES = {
         {"x": (np.float16, 64, ())},
         {s: () for s in ("exp", "tanh", "sigmoid", "gelu", "relu", "recip", "log", "rsqrt")},
     ),
-    "gemv": lambda arch: (
-        lambda y_res: _summary(y_res[1], y_res[0])
-    )(
-        gemv(
-            np.random.default_rng(3).standard_normal((32, 64)),
-            np.random.default_rng(4).standard_normal(64),
-            4,
-            arch,
-        )
-    ),
+    "gemv": lambda arch: _gemv(arch),
     "gemm_dense": lambda arch: _gemm("dense", arch, 0.0),
     "gemm_sparse": lambda arch: _gemm("sparse", arch, 0.8),
 }
