@@ -104,6 +104,10 @@ def test_deep_expressions_are_refused_with_the_limit(expr):
         (".program p\nmain:\n halt\n.layout\n.place p at 0, 0 size -1, 1\n", "width -1 is neg"),
         ("main:\n vmuls.f16 d0, d0, 1e6\n", "1000000.0 out of range (f16 holds magnitudes"),
         ("main:\n vmuls.i16 d0, d0, 2.5\n", "expected an integer, got 2.5"),
+        (
+            "main:\n vfill.i8 d0, 300\n",
+            "operand 2 of vfill: 300 out of range (i8 holds -128 to 127)",
+        ),
         ("main:\n vfmacs.f16 d0, d0, 70000\n", "70000 out of range (f16 holds magnitudes up to"),
     ],
 )

@@ -348,20 +348,20 @@ class _Encoder:
 
     def _scalar(self, node, where) -> int:
         """The 32 bits of an rv immediate. A typed op reads it as its own type (an integer
-        literal in a float op is that number, not raw fp32 bits); an untyped op (mov, send)
-        takes an integer as raw bits and a float as fp32 bits."""
+        literal in a float op is that number, not raw fp32 bits; an integer op's value must fit
+        its dtype); an untyped op (mov, send) takes an integer as raw bits and a float as fp32
+        bits."""
         dtype = self.scalar_dtype
-        if dtype is not None and dtype not in isa.FLOAT_DTYPES:
-            return self._int32(self._int(node), node, where)
         self._no_registers(node)
         value = self.scope.eval(node)
         if dtype is None and isinstance(value, int):
             return self._int32(value, node, where)
-        if out_of_range([float(value)], dtype or "f32") is not None:
-            raise self._pos(node).error(
-                f"{where}: {value!r} out of range ({dtype_limits(dtype or 'f32')})"
-            )
-        return f32_bits(float(value))
+        dtype = dtype or "f32"
+        if dtype not in isa.FLOAT_DTYPES:
+            value = self._int(node)
+        if out_of_range([float(value)], dtype) is not None:
+            raise self._pos(node).error(f"{where}: {value!r} out of range ({dtype_limits(dtype)})")
+        return f32_bits(float(value)) if dtype in isa.FLOAT_DTYPES else value
 
     def _int(self, node) -> int:
         self._no_registers(node)
