@@ -51,13 +51,13 @@ def check_file(data: bytes):
     return linked
 
 
-@fuzz_settings(150)
+@fuzz_settings(300)
 @given(st.text(max_size=400))
 def test_fuzz_any_text(text):
     check_file(text.encode("utf-8"))
 
 
-@fuzz_settings(100)
+@fuzz_settings(200)
 @given(st.binary(max_size=400))
 def test_fuzz_any_bytes(data):
     check_file(data)
@@ -106,7 +106,7 @@ def mutated_program(draw):
     return text
 
 
-@fuzz_settings(150)
+@fuzz_settings(300)
 @given(mutated_program())
 def test_fuzz_mutated_programs(text):
     check_file(text.encode("utf-8"))
@@ -145,7 +145,7 @@ def instruction(draw):
     return f"{name} {', '.join(ops)}"
 
 
-@fuzz_settings(100)
+@fuzz_settings(200)
 @given(st.lists(instruction(), min_size=1, max_size=8))
 def test_fuzz_generated_instructions(insns):
     body = "\n".join("    " + i for i in insns)
