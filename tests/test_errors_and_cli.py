@@ -80,6 +80,15 @@ def test_assembler_errors_point_at_file_line_col(tmp_path, src, line, col, messa
         assert hint in out
 
 
+def test_non_utf8_and_cr_files_are_located_errors(tmp_path):
+    p = tmp_path / "p.wsa"
+    p.write_bytes(b"main:\r    halt\r    nop \xff\r")
+    r = cli("asm", p)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert r.output.startswith(f"{p}:3:9: error: invalid UTF-8 byte 0xff"), r.output
+    assert "\n        nop \ufffd\n            ^\n" in r.output
+
+
 def test_asm_error_object_carries_position():
     with pytest.raises(AsmError) as e:
         assemble("main:\n  add r1, r2\n", filename="x.wsa")

@@ -4,9 +4,10 @@ encoding of isa/instructions.toml, with its symbols, tasks and initial data."""
 from __future__ import annotations
 
 import difflib
+import math
 import re
-import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from lark import Tree
@@ -24,6 +25,7 @@ RESERVED = (
     | {"WIDTH", "HEIGHT"}
 )
 INT32_MIN, UINT32_MAX = -(1 << 31), (1 << 32) - 1
+MAX_DATA_BYTES = (1 << 31) - 1  # byte addresses are int32 immediates
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Symbol:
 
     @property
     def count(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -55,8 +57,18 @@ class Image:
     symbols: dict  # name -> Symbol
     labels: dict  # name -> absolute pc
     tasks: list  # (name, absolute entry pc, color or -1)
-    init: list = field(default_factory=list)  # (addr, bytes)
+    init_values: list = field(default_factory=list)  # (Symbol, checked values: list or scalar)
     data_bytes: int = 0
+
+    @cached_property
+    def init(self) -> list:
+        """(addr, bytes) of each initialised symbol; built on first use, so that a symbol too
+        large for SRAM is refused by the linker's footprint check before it is allocated."""
+        out = []
+        for sym, values in self.init_values:
+            full = values if isinstance(values, list) else np.full(sym.count, values)
+            out.append((sym.addr, dtype_array(full, sym.dtype).tobytes()))
+        return out
 
     @property
     def main(self) -> int:
@@ -64,30 +76,64 @@ class Image:
 
 
 def f32_bits(value: float) -> int:
-    return struct.unpack("<i", struct.pack("<f", value))[0]
+    with np.errstate(over="ignore"):
+        return int(np.array(value, np.float32).view(np.int32))
 
 
 def to_int32(value: int) -> int:
     return value - (1 << 32) if value > 0x7FFFFFFF else value
 
 
-def dtype_array(values, dtype: str) -> np.ndarray:
-    """Values as a NumPy array of the emulator's storage type for dtype."""
+def _np_type(dtype: str):
     if dtype == "bf16":
         import ml_dtypes
 
-        return np.asarray(values, dtype=np.float32).astype(ml_dtypes.bfloat16)
-    np_type = {
-        "f16": np.float16,
-        "f32": np.float32,
-        "i16": np.int16,
-        "i8": np.int8,
-        "i32": np.int32,
-    }[dtype]
+        return ml_dtypes.bfloat16
+    return {"f16": np.float16, "f32": np.float32, "i16": np.int16, "i8": np.int8, "i32": np.int32}[
+        dtype
+    ]
+
+
+def dtype_array(values, dtype: str) -> np.ndarray:
+    """Values as a NumPy array of the emulator's storage type for dtype."""
+    if dtype == "bf16":
+        return np.asarray(values, dtype=np.float32).astype(_np_type(dtype))
+    np_type = _np_type(dtype)
     arr = np.asarray(values)
     if np.issubdtype(np_type, np.integer) and arr.dtype.kind == "f":
         arr = np.rint(arr)
     return arr.astype(np_type)
+
+
+def out_of_range(values, dtype: str):
+    """Index of the first value that dtype cannot hold, or None: integers (floats rounded to
+    nearest even, as stored) outside the dtype's range, NaN or inf for an integer dtype, and
+    finite floats that would become inf (an explicit inf or NaN is kept)."""
+    arr = np.asarray(values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if dtype in isa.FLOAT_DTYPES:
+            f = arr.astype(np.float64)
+            bad = np.isfinite(f) & ~np.isfinite(dtype_array(f, dtype).astype(np.float64))
+        else:
+            info = np.iinfo(_np_type(dtype))
+            if arr.dtype.kind in "fc":
+                arr = np.rint(arr.astype(np.float64))
+                bad = ~np.isfinite(arr)
+            else:
+                bad = np.zeros(arr.shape, bool)
+            bad |= (arr < info.min) | (arr > info.max)
+    hits = np.flatnonzero(bad)
+    return int(hits[0]) if len(hits) else None
+
+
+def dtype_limits(dtype: str) -> str:
+    if dtype in isa.FLOAT_DTYPES:
+        import ml_dtypes
+
+        top = float(ml_dtypes.finfo(_np_type(dtype)).max)
+        return f"{dtype} holds magnitudes up to {top:.6g}"
+    info = np.iinfo(_np_type(dtype))
+    return f"{dtype} holds {info.min} to {info.max}"
 
 
 def split_mnemonic(text: str):
@@ -181,6 +227,7 @@ class _Encoder:
             raise stmt.pos.error(
                 f"{base} takes {want} operands, got {len(ops)}", f"syntax: {row.syntax}"
             )
+        self.scalar_dtype = _scalar_dtype(row, dt2)
         mask = 0
         fi = 0
         for k, spec in enumerate(row.operands):
@@ -262,10 +309,9 @@ class _Encoder:
                     + (" or a special" if kind == "rs" else ""),
                     f"syntax: {row.syntax}",
                 )
-            value = self.scope.eval(node) if kind == "rv" else self._int(node)
-            if isinstance(value, float):
-                return [f32_bits(value)], [True]
-            return [self._int32(value, node)], [True]
+            if kind == "rv":
+                return [self._scalar(node, where)], [True]
+            return [self._int32(self._int(node), node, where)], [True]
         if kind == "dsd":
             d = self._reg(node, _DSD, isa.N_DSDS)
             if d is None:
@@ -276,7 +322,7 @@ class _Encoder:
         if kind == "addr":
             inner = node.children[0] if isinstance(node, Tree) and node.data == "address" else node
             base, offset = self._address(inner)
-            return [base, self._int32(offset, node)], [False, True]
+            return [base, self._int32(offset, node, f"address offset of {where}")], [False, True]
         if kind == "color":
             c = self._int(node)
             if not 0 <= c < self.n_colors:
@@ -298,7 +344,24 @@ class _Encoder:
                     "tasks: " + (", ".join(sorted(self.task_ids)) or "none"),
                 )
             return [self.task_ids[name]], [True]
-        return [self._int32(self._int(node), node)], [True]  # imm
+        return [self._int32(self._int(node), node, where)], [True]  # imm
+
+    def _scalar(self, node, where) -> int:
+        """The 32 bits of an rv immediate. A typed op reads it as its own type (an integer
+        literal in a float op is that number, not raw fp32 bits; an integer op's value must fit
+        its dtype); an untyped op (mov, send) takes an integer as raw bits and a float as fp32
+        bits."""
+        dtype = self.scalar_dtype
+        self._no_registers(node)
+        value = self.scope.eval(node)
+        if dtype is None and isinstance(value, int):
+            return self._int32(value, node, where)
+        dtype = dtype or "f32"
+        if dtype not in isa.FLOAT_DTYPES:
+            value = self._int(node)
+        if out_of_range([float(value)], dtype) is not None:
+            raise self._pos(node).error(f"{where}: {value!r} out of range ({dtype_limits(dtype)})")
+        return f32_bits(float(value)) if dtype in isa.FLOAT_DTYPES else value
 
     def _int(self, node) -> int:
         self._no_registers(node)
@@ -315,9 +378,9 @@ class _Encoder:
             for c in node.children:
                 self._no_registers(c)
 
-    def _int32(self, value: int, node) -> int:
+    def _int32(self, value: int, node, where: str) -> int:
         if not INT32_MIN <= value <= UINT32_MAX:
-            raise self._pos(node).error(f"immediate {value} does not fit in 32 bits")
+            raise self._pos(node).error(f"{where}: immediate {value} does not fit in 32 bits")
         return to_int32(value)
 
     def _address(self, node):
@@ -347,6 +410,16 @@ class _Encoder:
         return base, offset
 
 
+def _scalar_dtype(row, dt2: int) -> str | None:
+    """The type an rv immediate is read as: fp32 for the scalar fp ops (the engine's falu reads
+    both operands as fp32), the source dtype for typed vector ops, None for untyped ops."""
+    if row.sem == "falu":
+        return "f32"
+    if row.dtypes or row.fixed:
+        return isa.DTYPES[dt2]
+    return None
+
+
 def assemble_program(
     pset: ProgramSet, prog: Program, globals_: dict, overrides: dict, base: int, n_colors: int
 ) -> Image:
@@ -358,16 +431,22 @@ def assemble_program(
     init = []
     for decl in prog.data:
         _check_name(decl.name, decl.pos, values)
-        shape = tuple(scope.int(e) for e in decl.shape)
-        if any(s <= 0 for s in shape):
-            raise decl.pos.error(f"symbol {decl.name!r} has a non-positive dimension {shape}")
+        shape = tuple(
+            scope.int_in(e, f"dimension {k + 1} of {decl.name!r}", 1, MAX_DATA_BYTES)
+            for k, e in enumerate(decl.shape)
+        )
         addr = (addr + 3) & ~3  # every symbol starts 4-byte aligned
         sym = Symbol(decl.name, addr, decl.dtype, shape, decl.pos.line)
+        if addr + sym.nbytes > MAX_DATA_BYTES:
+            raise decl.pos.error(
+                f"symbol {decl.name!r} {decl.dtype}{list(shape)} ends at byte "
+                f"{addr + sym.nbytes}, past the {MAX_DATA_BYTES}-byte address space"
+            )
         symbols[decl.name] = sym
         sizes[decl.name] = (sym.nbytes, sym.count)
         values[decl.name] = addr
         if decl.init is not None:
-            init.append((addr, _init_bytes(scope, decl, sym)))
+            init.append((sym, _init_values(scope, decl, sym)))
         addr += sym.nbytes
     scope.sizes = sizes
     labels = {}
@@ -381,9 +460,7 @@ def assemble_program(
             raise t.pos.error(f"more than {isa.MAX_TASKS} tasks in program {prog.name!r}")
         color = -1
         if t.color is not None:
-            color = scope.int(t.color)
-            if not 0 <= color < n_colors:
-                raise t.pos.error(f"task color {color} out of range 0-{n_colors - 1}")
+            color = scope.int_in(t.color, "task color", 0, n_colors - 1)
             for other in tasks:
                 if other[2] == color:
                     raise t.pos.error(f"color {color} already bound to task {other[0]!r}")
@@ -412,13 +489,18 @@ def assemble_program(
     )
 
 
-def _init_bytes(scope: Scope, decl, sym: Symbol) -> bytes:
-    if isinstance(decl.init, list):
-        vals = [scope.eval(e) for e in decl.init]
-        if len(vals) != sym.count:
-            raise decl.pos.error(
-                f"{decl.name!r} has {sym.count} elements but {len(vals)} initial values"
-            )
-    else:
-        vals = [scope.eval(decl.init)] * sym.count
-    return dtype_array(vals, sym.dtype).tobytes()
+def _init_values(scope: Scope, decl, sym: Symbol):
+    """The initial values of a symbol (a list, or one value for every element), each one
+    checked against the dtype's range."""
+    nodes = decl.init if isinstance(decl.init, list) else [decl.init]
+    if isinstance(decl.init, list) and len(nodes) != sym.count:
+        raise decl.pos.error(
+            f"{decl.name!r} has {sym.count} elements but {len(nodes)} initial values"
+        )
+    vals = [scope.eval(e) for e in nodes]
+    bad = out_of_range(np.array(vals, dtype=object).astype(np.float64), sym.dtype)
+    if bad is not None:
+        raise scope.pos(nodes[bad]).error(
+            f"initial value {vals[bad]!r} of {decl.name!r} out of range ({dtype_limits(sym.dtype)})"
+        )
+    return vals if isinstance(decl.init, list) else vals[0]

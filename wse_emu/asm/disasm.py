@@ -1,8 +1,30 @@
-"""Disassemble the binary encoding back to .wsa text, driven by the instruction table."""
+"""Disassemble the binary encoding back to .wsa text, driven by the instruction table.
+A word that no assembler could have written (a corrupt or foreign binary) raises
+DisasmError, which says which field is wrong."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import isa
+
+
+class DisasmError(ValueError):
+    """Not a valid wse-emu encoding."""
+
+
+_N_READABLE = isa.SPECIAL_BASE + len(isa.SPECIALS)  # registers then specials
+_FIELD_RANGE = {  # operand kind -> (lowest, highest) value of its field when not an immediate
+    "rd": (0, isa.N_REGS - 1),
+    "rs": (0, _N_READABLE - 1),
+    "ri": (0, _N_READABLE - 1),
+    "rv": (0, _N_READABLE - 1),
+    "dsd": (0, isa.N_DSDS - 1),
+    "addr": (-1, isa.N_REGS - 1),  # base register, -1 for none
+    "task": (0, isa.MAX_TASKS - 1),
+    "label": (0, 2**31 - 1),
+    "color": (0, 2**31 - 1),
+}
 
 
 def _reg(v: int) -> str:
@@ -11,13 +33,37 @@ def _reg(v: int) -> str:
     return f"r{v}"
 
 
-def disassemble(word, labels: dict | None = None, tasks: list | None = None) -> str:
-    """One 9-word instruction. labels: pc -> name; tasks: names by id."""
+def check_word(word) -> None:
+    """Raise DisasmError unless word is a 9-field encoding the table can describe."""
+    if len(word) != isa.ENCODING_WORDS:
+        raise DisasmError(f"an instruction has {len(word)} words, expected {isa.ENCODING_WORDS}")
     table = isa.table()
     opcode = int(word[0])
     if not 0 <= opcode < len(table):
-        return f".word {' '.join(str(int(w)) for w in word)}  ; unknown opcode"
+        raise DisasmError(f"unknown opcode {opcode} (0-{len(table) - 1})")
     row = table[opcode]
+    for k in (1, 2):
+        if (row.dtypes or row.fixed) and not 0 <= int(word[k]) < len(isa.DTYPES):
+            raise DisasmError(f"{row.mnemonic}: dtype code {int(word[k])} out of range")
+    mask = int(word[3])
+    if not 0 <= mask < 1 << isa.N_FIELDS:
+        raise DisasmError(f"{row.mnemonic}: immediate mask {mask} out of range")
+    fi = 0
+    for op in row.operands:
+        imm = (mask >> fi) & 1
+        if not imm or op.kind in ("rd", "rs", "dsd", "addr", "task"):
+            lo, hi = _FIELD_RANGE.get(op.kind, (-(2**31), 2**31 - 1))
+            if not lo <= int(word[4 + fi]) <= hi:
+                raise DisasmError(
+                    f"{row.mnemonic}: {op.kind} field {int(word[4 + fi])} out of range {lo}-{hi}"
+                )
+        fi += 2 if op.kind == "addr" else 1
+
+
+def disassemble(word, labels: dict | None = None, tasks: list | None = None) -> str:
+    """One 9-word instruction. labels: pc -> name; tasks: names by id."""
+    check_word(word)
+    row = isa.table()[int(word[0])]
     name = row.mnemonic
     if row.dtypes:
         name += "." + isa.DTYPES[word[1]]
@@ -47,6 +93,32 @@ def disassemble(word, labels: dict | None = None, tasks: list | None = None) -> 
         else:
             out.append(str(v))
     return f"{name} {', '.join(out)}".strip()
+
+
+def disassemble_binary(code, bases, names) -> list[str]:
+    """The listing of a linked binary (`wse-emu asm -o`): arrays as loaded from the file,
+    checked here (shape, integer types, every word) so a corrupt file is a DisasmError."""
+    code, bases, names = np.asarray(code), np.asarray(bases), np.asarray(names)
+    if code.ndim != 2 or code.shape[1] != isa.ENCODING_WORDS:
+        raise DisasmError(f"code has shape {code.shape}, expected (n, {isa.ENCODING_WORDS})")
+    for what, arr in (("code", code), ("bases", bases)):
+        if arr.dtype.kind not in "iu":
+            raise DisasmError(f"{what} has type {arr.dtype}, expected integers")
+    if bases.ndim != 1 or names.ndim != 1 or len(bases) != len(names):
+        raise DisasmError(f"bases {bases.shape} and names {names.shape} do not pair up")
+    if code.size and (code.min() < -(2**31) or code.max() > 2**31 - 1):
+        raise DisasmError("code holds values outside int32")
+    starts = {int(b): str(n) for b, n in zip(bases, names)}
+    out = []
+    for pc, word in enumerate(code):
+        if pc in starts:
+            out.append(f"; program {starts[pc]}")
+        try:
+            text = disassemble(word)
+        except DisasmError as e:
+            raise DisasmError(f"pc {pc}: {e}") from None
+        out.append(f"{pc:>6}  {text}")
+    return out
 
 
 def encoding_hex(word) -> str:

@@ -3,6 +3,24 @@
 from __future__ import annotations
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a (normalized) source as the parser counts them: only '\\n' ends a line.
+    (str.splitlines also splits at '\\v', '\\f', '\\x1c' ... and would shift line numbers.)"""
+    return text.split("\n")
+
+
+def location(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a character offset, counting lines as the parser does."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def shown_line(text: str) -> str:
+    """A source line as printed under an error: one printable character per column, so the
+    caret lines up (a tab shows as one space, other control characters as '?')."""
+    return "".join(c if c.isprintable() else " " if c == "\t" else "?" for c in text)
+
+
 class AsmError(Exception):
     def __init__(
         self,
@@ -22,13 +40,12 @@ class AsmError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        head = f"{self.filename}:{self.line}:{self.column}: error: {self.message}"
-        lines = [head]
+        where = f"{self.filename}:{self.line}:{self.column}" if self.line > 0 else self.filename
+        lines = [f"{where}: error: {self.message}"]
         if self.source is not None and self.line > 0:
-            src_lines = self.source.splitlines()
+            src_lines = source_lines(self.source)
             if self.line <= len(src_lines):
-                text = src_lines[self.line - 1].expandtabs(1)
-                lines.append(f"    {text}")
+                lines.append(f"    {shown_line(src_lines[self.line - 1])}")
                 lines.append("    " + " " * max(self.column - 1, 0) + "^")
         if self.hint:
             lines.append(self.hint)

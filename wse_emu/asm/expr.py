@@ -25,8 +25,18 @@ _BINARY = {
 _INT_ONLY = {"bor", "bxor", "band", "shl", "shr", "mod", "inv"}
 
 
+# Integers in expressions stay within +-2**64: every field they feed is 32 bits or less, and
+# unbounded ones (1 << 10**9, or 10**5000 printed in a message) would hang or raise.
+INT_LIMIT = 1 << 64
+_MAX_DIGITS = {"int": 21, "hex": 19}  # 0x + 17 digits > 2**64 already
+
+
 def _cdiv(a, b):
     return -(-a // b)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 24 else text[:20] + "..."
 
 
 class Scope:
@@ -47,43 +57,76 @@ class Scope:
             return self._name(node)
         kind = node.data
         ch = node.children
-        if kind == "int":
-            return int(ch[0])
-        if kind == "hex":
-            return int(ch[0], 16)
-        if kind == "float":
-            return float(ch[0])
+        if kind in ("int", "hex", "float"):
+            return self._literal(node)
         if kind == "name":
             return self._name(ch[0])
         if kind == "neg":
-            return -self.eval(ch[0])
+            return self._bounded(node, -self.eval(ch[0]))
         if kind == "factor":  # unary plus
             return self.eval(ch[0])
         if kind == "inv":
-            return ~self.int(ch[0])
+            return self._bounded(node, ~self.int(ch[0]))
         if kind == "func":
             return self._func(ch[0], ch[1].children)
         if kind in _BINARY or kind in ("div", "mod"):
             a, b = self.eval(ch[0]), self.eval(ch[1])
-            if kind in _INT_ONLY and not (isinstance(a, int) and isinstance(b, int)):
-                raise self.pos(node).error(f"operator needs integers, got {a!r} and {b!r}")
-            if kind in ("div", "mod"):
-                if b == 0:
-                    raise self.pos(node).error("division by zero")
-                if kind == "mod":
-                    return a % b
-                return a // b if isinstance(a, int) and isinstance(b, int) else a / b
-            if kind in ("shl", "shr") and b < 0:
-                raise self.pos(node).error("negative shift count")
-            return _BINARY[kind](a, b)
+            try:
+                result = self._binary(node, kind, a, b)
+            except OverflowError:
+                result = math.inf
+            if isinstance(result, float) and not math.isfinite(result):
+                if math.isfinite(a) and math.isfinite(b):
+                    raise self.pos(node).error(f"float overflow: {a!r} and {b!r}")
+            return self._bounded(node, result)
         raise self.pos(node).error(f"not an expression here ({kind})")
+
+    def _binary(self, node, kind, a, b):
+        if kind in _INT_ONLY and not (isinstance(a, int) and isinstance(b, int)):
+            raise self.pos(node).error(f"operator needs integers, got {a!r} and {b!r}")
+        if kind in ("div", "mod"):
+            if b == 0:
+                raise self.pos(node).error("division by zero")
+            if kind == "mod":
+                return a % b
+            return a // b if isinstance(a, int) and isinstance(b, int) else a / b
+        if kind in ("shl", "shr") and b < 0:
+            raise self.pos(node).error("negative shift count")
+        if kind == "shl" and a != 0 and b > 64:
+            raise self.pos(node).error(f"shift count {b} too large (limit 64)")
+        return _BINARY[kind](a, b)
+
+    def _literal(self, node):
+        kind, text = node.data, str(node.children[0])
+        if kind == "float":
+            value = float(text)
+            if math.isinf(value):
+                raise self.pos(node).error(f"float literal {_shown(text)} overflows")
+            return value
+        if len(text) > _MAX_DIGITS[kind]:
+            raise self.pos(node).error(f"integer literal {_shown(text)} is too large")
+        return self._bounded(node, int(text, 16 if kind == "hex" else 10))
+
+    def _bounded(self, node, value):
+        if isinstance(value, int) and not -INT_LIMIT <= value <= INT_LIMIT:
+            raise self.pos(node).error(f"integer {value} out of range (limit +-2**64)")
+        return value
 
     def int(self, node) -> int:
         value = self.eval(node)
         if isinstance(value, float):
             if not value.is_integer():
                 raise self.pos(node).error(f"expected an integer, got {value!r}")
+            if abs(value) > INT_LIMIT:
+                raise self.pos(node).error(f"integer {value!r} out of range (limit +-2**64)")
             value = int(value)
+        return value
+
+    def int_in(self, node, what: str, lo: int, hi: int) -> int:
+        """An integer field with its range: out of it, a located error naming the field."""
+        value = self.int(node)
+        if not lo <= value <= hi:
+            raise self.pos(node).error(f"{what} {value} out of range {lo}-{hi}")
         return value
 
     def _name(self, tok: Token):
@@ -113,6 +156,6 @@ class Scope:
             )
         vals = [self.eval(a) for a in args]
         try:
-            return funcs[name](*vals)
-        except (TypeError, ZeroDivisionError) as e:
+            return self._bounded(tok, funcs[name](*vals))
+        except (TypeError, ZeroDivisionError, OverflowError) as e:
             raise self.pos(tok).error(f"{name}(): {e}") from None

@@ -68,10 +68,12 @@ MAX_LOOP_ITERATIONS = 1 << 20
 
 
 def _rect(scope: Scope, trees, pos, width, height):
-    """(x, y, w, h), or None for an empty rectangle (a size of 0 places nothing)."""
+    """(x, y, w, h), or None for an empty rectangle (a size of 0 places nothing). Each number
+    must be an integer (bounded by the evaluator); a negative size is an error at its field."""
     x, y, w, h = (scope.int(t) for t in trees)
-    if w < 0 or h < 0:
-        raise pos.error(f"negative rectangle size {w},{h}")
+    for size, name, tree in ((w, "width", trees[2]), (h, "height", trees[3])):
+        if size < 0:
+            raise scope.pos(tree).error(f"rectangle {name} {size} is negative")
     if w == 0 or h == 0:
         return None
     if x < 0 or y < 0 or x + w > width or y + h > height:

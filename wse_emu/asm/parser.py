@@ -3,6 +3,8 @@ Nothing is evaluated here: expressions stay Lark trees, each construct keeps its
 
 from __future__ import annotations
 
+import codecs
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -11,7 +13,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from .. import isa
-from .errors import AsmError, Pos, Source
+from .errors import AsmError, Pos, Source, location
 
 
 @dataclass
@@ -118,20 +120,62 @@ _TOKEN_NAMES = {
 }
 
 
+# Characters that end a line for str.splitlines but not for the parser; after '\r\n' and
+# '\r' become '\n', a file holding one of these is refused, so every consumer of the source
+# (errors, listings, the debugger) counts lines as the parser does.
+_OTHER_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+MAX_DEPTH = 100  # nesting of expressions (the evaluator recurses once per level)
+_EXPR_NODES = frozenset(
+    "bor bxor band shl shr add sub mul div mod neg inv factor int hex float name func".split()
+)
+
+
+def _token_label(name: str) -> str:
+    if name in _TOKEN_NAMES:
+        return _TOKEN_NAMES[name]
+    try:
+        pattern = _parser().get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    return repr(pattern.value) if pattern.type == "str" else name.lower()
+
+
 def _expected(names) -> str:
-    shown = sorted({_TOKEN_NAMES.get(n, n.strip('"').lower()) for n in names})
+    shown = sorted({_token_label(n) for n in names})
     if len(shown) > 8:
         shown = shown[:8] + ["..."]
     return "expected " + ", ".join(shown)
 
 
+def _unify_breaks(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def normalize(text: str, filename: str = "<input>") -> str:
+    r"""'\r\n' and '\r' become '\n'; any other line separator is a located error."""
+    text = _unify_breaks(text)
+    bad = _OTHER_LINE_BREAKS.search(text)
+    if bad:
+        line, col = location(text, bad.start())
+        raise AsmError(
+            f"unexpected character {bad.group()!r}",
+            filename,
+            line,
+            col,
+            text,
+            "only '\\n', '\\r\\n' or '\\r' may end a line",
+        )
+    return text
+
+
 def parse_source(text: str, filename: str = "<input>") -> ProgramSet:
+    text = normalize(text, filename)
     src = Source(filename, text)
     try:
         tree = _parser().parse(text + "\n")
     except UnexpectedCharacters as e:
         raise AsmError(
-            f"unexpected character {text.splitlines()[e.line - 1][e.column - 1]!r}",
+            f"unexpected character {e.char!r}",
             filename,
             e.line,
             e.column,
@@ -141,28 +185,52 @@ def parse_source(text: str, filename: str = "<input>") -> ProgramSet:
     except UnexpectedToken as e:
         tok = e.token
         what = "end of line" if tok.type == "_NL" else repr(str(tok))
-        if tok.type == "$END":
+        if tok.type == "$END" or not tok.line:
             what = "end of file"
-        line = tok.line or 0
-        col = tok.column or 0
+            line, col = _end(text)
+        else:
+            line, col = tok.line, tok.column
         raise AsmError(
             f"unexpected {what}", filename, line, col, text, _expected(e.accepts or e.expected)
         ) from None
     except UnexpectedEOF as e:
-        n = text.count("\n") + 1
+        line, col = _end(text)
         raise AsmError(
-            "unexpected end of file", filename, n, 1, text, _expected(e.expected)
+            "unexpected end of file", filename, line, col, text, _expected(e.expected)
         ) from None
     return _Builder(src).build(tree)
+
+
+def _end(text: str) -> tuple[int, int]:
+    """Position just after the last character (the last line's end)."""
+    return location(text, len(text))
 
 
 def parse_file(path) -> ProgramSet:
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as e:
-        raise AsmError(f"cannot read {path}: {e.strerror}", str(path)) from None
-    return parse_source(text, str(path))
+        raise AsmError(f"cannot read {path}: {e.strerror or e}", str(path)) from None
+    return parse_source(decode(data, str(path)), str(path))
+
+
+def decode(data: bytes, filename: str) -> str:
+    """UTF-8 text (a leading BOM is dropped); a non-UTF-8 byte is a located error."""
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        shown = _unify_breaks(data.decode("utf-8", errors="replace"))
+        line, col = location(shown, len(_unify_breaks(data[: e.start].decode("utf-8"))))
+        raise AsmError(
+            f"invalid UTF-8 byte 0x{data[e.start]:02x}",
+            filename,
+            line,
+            col,
+            shown,
+            "a .wsa file must be UTF-8 text",
+        ) from None
 
 
 class _Builder:
@@ -183,6 +251,7 @@ class _Builder:
 
     def build(self, tree: Tree) -> ProgramSet:
         for line in tree.children:
+            self._check_depth(line)
             getattr(self, "on_" + line.data)(line)
         if self.pending_labels and self.prog is not None:
             name, pos = self.pending_labels[0]
@@ -190,6 +259,19 @@ class _Builder:
         if self.loops:
             raise self.loops[-1].pos.error(".repeat without a matching .end")
         return self.out
+
+    def _check_depth(self, line):
+        """Refuse expressions nested deeper than MAX_DEPTH (walked without recursion)."""
+        stack = [(line, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if not isinstance(node, Tree):
+                continue
+            if node.data in _EXPR_NODES:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise self.pos(node).error(f"expression nested too deeply (limit {MAX_DEPTH})")
+            stack.extend((c, depth) for c in node.children)
 
     def program(self, node) -> Program:
         if self.in_layout:
