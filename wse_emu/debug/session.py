@@ -266,6 +266,16 @@ class Session:
         return self._resume(max_cycles)
 
     def _resume(self, max_cycles=None) -> list[str]:
+        """Run on; Ctrl-C stops the run between engine batches and returns to the prompt."""
+        try:
+            return self._run_until_stop(max_cycles)
+        except KeyboardInterrupt:
+            self.S.misc[K.M_STEP_PE] = -1
+            self.S.misc[K.M_FINISH_PE] = -1
+            self._sync()
+            return ["Interrupted.", self.status_line()]
+
+    def _run_until_stop(self, max_cycles=None) -> list[str]:
         misc = self.S.misc
         if self._at_break is not None:  # going on steps over the breakpoint it stopped at
             if misc[K.M_SKIP_PE] < 0:
