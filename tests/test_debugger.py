@@ -368,3 +368,11 @@ def test_fabric_watch_on_the_broadcast_program(tmp_path):
                   r"payload 0x([0-9a-f]{8})", out)
     assert m and m.group(1, 2) == ("0", "1")  # row 1's root
     assert int(m.group(3), 16) == int(src[1, 0, :1].view(np.uint32)[0])
+
+
+def test_malformed_numbers_are_errors_not_internal_errors():
+    code, out = debug(GEMV, ["break *171*", "watch 99999999999999999999", "stepi x",
+                             "until 0", "list abc", "tbreak *", "status"], "--mesh", "4x1")
+    assert "'*171*' is not an address" in out and "is outside SRAM" in out
+    assert "stepi wants a number, got 'x'" in out and "until needs a cycle in" in out
+    assert "list wants a number" in out and re.search(r"tile \(0, 0\) pc \d+", out)

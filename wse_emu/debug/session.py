@@ -117,7 +117,10 @@ class Session:
         text = text.strip()
         images = [self.image(self.pe(*t)) for t in tiles] if tiles else self.linked.images
         if text.startswith("*") or re.fullmatch(r"0x[0-9a-fA-F]+", text):
-            pc = int(text.lstrip("*"), 0)
+            try:
+                pc = int(text.lstrip("*"), 0)
+            except ValueError:
+                raise DebugError(f"{text!r} is not an address (*N or 0xN)") from None
             if not 0 <= pc < len(self.linked.code):
                 raise DebugError(f"no instruction at address {pc}")
             return [(pc, f"*{pc}")]
@@ -206,6 +209,8 @@ class Session:
             raise DebugError(
                 f"{text!r} is neither a symbol of {image.program!r} nor an address"
             ) from None
+        if not 0 <= addr <= self.mesh.arch["sram_bytes"] - 4:
+            raise DebugError(f"address {addr} is outside SRAM (0..{self.mesh.arch['sram_bytes']})")
         return self.add_watch(Watch(0, "write", self.focus, f"*{addr}", addr, addr + 4, "x"))
 
     def watch_color(self, color: int, tile: tuple) -> Watch:
