@@ -2,8 +2,6 @@
 error naming what is wrong, never a traceback, never a silently wrong result."""
 
 import json
-import signal
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +13,6 @@ from wse_emu.cli import main
 from wse_emu.memory import MeshSizeError
 
 VECTOR_ADD = programs.path("vector_add")
-SPIN = "main:\nloop:\n    jmp loop\n"
 
 
 def cli(*args):
@@ -235,34 +232,6 @@ def test_out_records_the_origin_of_the_rectangle_it_saves(tmp_path):
     assert "v of PEs from (1,0), shape (1, 3, 2)" in r.output
     rec = json.loads((tmp_path / "s.json").read_text())
     assert rec["outputs"]["v"]["origin"] == [1, 0]
-
-
-# ---------------------------------------------------------------- debugger, Ctrl-C
-
-
-def test_ctrl_c_during_continue_returns_to_the_prompt(tmp_path):
-    pexpect = pytest.importorskip("pexpect")
-    prog = tmp_path / "spin.wsa"
-    prog.write_text(SPIN)
-    child = pexpect.spawn(sys.executable, ["-m", "wse_emu.cli", "debug", str(prog)],
-                          encoding="utf-8", timeout=120)
-    child.expect_exact("(wse) ")
-    child.sendline("continue")
-    child.expect_exact("continue")
-    import time
-
-    time.sleep(1.5)
-    child.kill(signal.SIGINT)
-    child.expect_exact("Interrupted.")
-    child.expect(r"tile \(0, 0\) pc \d+ .*running")
-    child.expect_exact("(wse) ")
-    child.sendline("status")
-    child.expect(r"tile \(0, 0\) pc \d+")
-    child.expect_exact("(wse) ")
-    child.sendline("quit")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 4
 
 
 # ---------------------------------------------------------------- bench gemm --matrix
