@@ -289,3 +289,19 @@ def test_bench_gemm_matrix_refuses_sparsity_and_pattern(tmp_path, option):
     path = write_mtx(tmp_path / "a.mtx", np.eye(4))
     r = cli("bench", "gemm", "--mesh", "2x2", "--n", "4", "--matrix", path, *option)
     assert r.exit_code == 2 and f"{option[0]} does not apply with --matrix" in r.output
+
+
+# ---------------------------------------------------------------- disasm
+
+
+def test_disasm_of_a_corrupt_binary_is_a_clear_error(tmp_path):
+    from wse_emu import isa
+
+    np.savez(tmp_path / "b.npz", code=np.zeros((2, isa.ENCODING_WORDS), np.int32),
+             bases=np.array([[0]]), names=np.array(["x"]))
+    np.savez(tmp_path / "f.npz", code=np.zeros((2, isa.ENCODING_WORDS)), bases=np.array([0]),
+             names=np.array(["x"]))
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    for name in ("b.npz", "f.npz", "plain.npy"):
+        r = cli("disasm", tmp_path / name)
+        assert r.exit_code == 2 and f"error: {tmp_path / name}" in r.output, r.output

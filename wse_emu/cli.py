@@ -174,11 +174,18 @@ def disasm(binary):
     """Disassemble a linked binary written by `wse-emu asm -o`."""
     try:
         data = np.load(binary)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
         code, bases, names = data["code"], data["bases"], data["names"]
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, ValueError, EOFError) as e:
         _fail(f"error: {binary}: not a wse-emu binary ({e})")
-    if code.ndim != 2 or code.shape[1] != isa.ENCODING_WORDS:
-        _fail(f"error: {binary}: code has shape {code.shape}, expected (n, {isa.ENCODING_WORDS})")
+    if code.ndim != 2 or code.shape[1] != isa.ENCODING_WORDS or code.dtype.kind not in "iu":
+        _fail(
+            f"error: {binary}: code is {code.dtype} of shape {code.shape}, expected integers "
+            f"of shape (n, {isa.ENCODING_WORDS})"
+        )
+    if bases.ndim != 1 or bases.dtype.kind not in "iu" or names.shape != bases.shape:
+        _fail(f"error: {binary}: bases and names must be two lists of the same length")
     starts = {int(b): str(n) for b, n in zip(bases, names)}
     for pc, word in enumerate(code):
         if pc in starts:
