@@ -89,6 +89,13 @@ def test_cost_overrides_are_range_checked(key, value, match):
         Mesh(1, 1, overrides={key: value})
 
 
+def test_overrides_next_to_a_profile_are_not_ignored():
+    from wse_emu.arch import ArchProfile
+
+    with pytest.raises(ValueError, match="overrides go into the ArchProfile"):
+        Mesh(1, 1, ArchProfile("wse3"), overrides={"hop_latency": 3})
+
+
 def test_set_with_absurd_values_is_a_clear_cli_error():
     r = cli("run", VECTOR_ADD, "--set", f"hop_latency={2**70}")
     assert r.exit_code == 2 and "hop_latency" in r.output and "outside its range" in r.output

@@ -86,6 +86,8 @@ class Mesh:
         self.width, self.height = check_size(width, height)
         if not isinstance(arch, (str, ArchProfile)):
             raise TypeError(f"arch must be a name (wse2, wse3) or an ArchProfile, got {arch!r}")
+        if isinstance(arch, ArchProfile) and overrides:
+            raise ValueError("overrides go into the ArchProfile when arch is one, not next to it")
         self.arch = arch if isinstance(arch, ArchProfile) else ArchProfile(arch, overrides or {})
         check_memory(self.width, self.height, self.arch)
         self.program: Linked | None = None
