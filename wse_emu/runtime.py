@@ -405,6 +405,8 @@ def _numeric(symbol: str, array) -> np.ndarray:
         arr = np.asarray(array)
     except (ValueError, TypeError) as e:  # ragged nested lists
         raise TypeError(f"{symbol!r}: cannot make an array of numbers from the data: {e}") from None
+    if arr.dtype.kind == "V" and arr.dtype.name.startswith(("bfloat16", "float8")):
+        arr = arr.astype(np.float32)  # ml_dtypes' small floats: exact in float32
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{symbol!r}: expected numbers, got an array of {arr.dtype} "
