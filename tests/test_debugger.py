@@ -304,19 +304,50 @@ def test_interactive_session_through_a_terminal(gemv_inputs):
                                            f"x={d / 'x.npy'}"], encoding="utf-8", timeout=120)
     child.expect(r"tile \(0, 0\) pc \d+ .*running")
     child.expect_exact("(wse) ")
-    child.sendline("break column tile 1,0")
-    child.expect("Breakpoint 1 at pc")
-    child.expect_exact("(wse) ")
-    child.sendline("continue")
-    child.expect(r"Breakpoint 1, column on tile \(1, 0\)")
-    child.expect_exact("(wse) ")
-    child.sendline("print y[0:2]")
-    child.expect(r"y\[0:2\] = \[")
-    child.expect_exact("(wse) ")
+    converse(child, [("break column tile 1,0", "Breakpoint 1 at pc"),
+                     ("continue", r"Breakpoint 1, column on tile \(1, 0\)"),
+                     ("print y[0:2]", r"y\[0:2\] = \[")])
+    quit_with(child, 4)
+
+
+def converse(child, steps):
+    """Send each command line, expect its answer (a regex), then the next prompt."""
+    for line, answer in steps:
+        child.sendline(line)
+        child.expect(answer)
+        child.expect_exact("(wse) ")
+
+
+def quit_with(child, status):
+    import pexpect
+
     child.sendline("quit")
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 4
+    assert child.exitstatus == status
+
+
+def test_ctrl_c_during_continue_returns_to_the_prompt(tmp_path):
+    """A long continue, interrupted in a real terminal: the run stops, the session stays."""
+    import signal
+    import time
+
+    import pexpect
+
+    prog = tmp_path / "spin.wsa"
+    prog.write_text("main:\nloop:\n    jmp loop\n")
+    child = pexpect.spawn(sys.executable, ["-m", "wse_emu.cli", "debug", str(prog)],
+                          encoding="utf-8", timeout=120)
+    child.expect_exact("(wse) ")
+    child.sendline("continue")
+    child.expect_exact("continue")
+    time.sleep(1.5)  # the run is under way (it would take hours to reach its cycle limit)
+    child.kill(signal.SIGINT)
+    child.expect_exact("Interrupted.")
+    child.expect(r"tile \(0, 0\) pc \d+ .*running")
+    child.expect_exact("(wse) ")
+    converse(child, [("status", r"tile \(0, 0\) pc \d+"), ("stepi", r"pc \d+")])
+    quit_with(child, 4)
 
 
 def test_break_by_line_and_address_and_watch_by_address(gemv_inputs):
@@ -368,3 +399,11 @@ def test_fabric_watch_on_the_broadcast_program(tmp_path):
                   r"payload 0x([0-9a-f]{8})", out)
     assert m and m.group(1, 2) == ("0", "1")  # row 1's root
     assert int(m.group(3), 16) == int(src[1, 0, :1].view(np.uint32)[0])
+
+
+def test_malformed_numbers_are_errors_not_internal_errors():
+    code, out = debug(GEMV, ["break *171*", "watch 99999999999999999999", "stepi x",
+                             "until 0", "list abc", "tbreak *", "status"], "--mesh", "4x1")
+    assert "'*171*' is not an address" in out and "is outside SRAM" in out
+    assert "stepi wants a number, got 'x'" in out and "until needs a cycle in" in out
+    assert "list wants a number" in out and re.search(r"tile \(0, 0\) pc \d+", out)

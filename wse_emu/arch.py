@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import isa
 
 ARCHS = ("wse2", "wse3")
@@ -12,6 +14,44 @@ ARCHS = ("wse2", "wse3")
 
 class ArchError(ValueError):
     pass
+
+
+# Allowed range of every cost-table parameter (inclusive). The engine divides by SIMD widths
+# and queue sizes, a zero-cost instruction would let a loop run forever below the cycle
+# limit, and every cycle count must stay far from int64 overflow: so overrides are refused
+# outside these bounds, with the parameter's name. A SIMD width of 0 means "no such unit"
+# (int8 on wse2: the assembler then refuses the ops).
+MAX_CYCLES_PARAM = 10**6
+SIMD_RANGE = (1, 1024)
+RANGES = {
+    "int8": (0, 1024),
+    "nonlinear_per_element": (0, MAX_CYCLES_PARAM),
+    "scalar": (1, MAX_CYCLES_PARAM),
+    "wavelet": (1, MAX_CYCLES_PARAM),
+    "vector_startup": (0, MAX_CYCLES_PARAM),
+    "hop_latency": (0, MAX_CYCLES_PARAM),
+    "ramp_on": (0, MAX_CYCLES_PARAM),
+    "ramp_off": (0, MAX_CYCLES_PARAM),
+    "task_switch": (0, MAX_CYCLES_PARAM),
+    "queue_depth": (1, 4096),
+    "colors": (1, 24),
+    "sram_bytes": (256, 1 << 24),
+    "code_bytes_per_insn": (0, 64),
+    "lag_window": (1, 1 << 40),
+    "clock_mhz": (1, 10**6),
+}
+
+
+def check_override(key: str, value, group: str) -> int:
+    """value as an int, or ArchError naming key and its allowed range."""
+    lo, hi = RANGES.get(key, SIMD_RANGE if group == "simd" else (0, MAX_CYCLES_PARAM))
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ArchError(f"cost parameter {key} must be an integer in [{lo}, {hi}], got {value!r}")
+    if not lo <= value <= hi:
+        raise ArchError(f"cost parameter {key} = {value} is outside its range [{lo}, {hi}]")
+    if key == "sram_bytes" and value % 4:
+        raise ArchError(f"cost parameter sram_bytes = {value} must be a multiple of 4")
+    return int(value)
 
 
 @dataclass
@@ -22,10 +62,15 @@ class ArchProfile:
     def __post_init__(self):
         if self.name not in ARCHS:
             raise ArchError(f"unknown arch {self.name!r}; choose one of {', '.join(ARCHS)}")
-        known = set(self._flat())
-        for key in self.overrides:
+        if not isinstance(self.overrides, dict):
+            raise ArchError(f"overrides must be a dict of cost parameters, got {self.overrides!r}")
+        known = self._flat()
+        checked = {}
+        for key, value in self.overrides.items():
             if key not in known:
                 raise ArchError(f"unknown cost parameter {key!r}; see `wse-emu info`")
+            checked[key] = check_override(key, value, known[key]["group"])
+        self.overrides = checked
 
     def _flat(self) -> dict[str, dict]:
         table = isa.costs()

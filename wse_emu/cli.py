@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from . import isa
 from .arch import ARCHS, ArchError, ArchProfile
 from .asm import AsmError, assemble, parse_file
 from .asm.disasm import disassemble, encoding_hex
+from .memory import MeshSizeError, check_memory
 from .runtime import Mesh, RunError, parse_mesh
+from .stats import run_record, version
 
 EXIT_USAGE = 2  # bad input: program, arguments, files
 EXIT_RUNTIME = 3  # the program faulted, deadlocked or hit the cycle limit
@@ -74,19 +78,39 @@ def _profile(arch: str, overrides) -> ArchProfile:
         _fail(f"error: {e}")
 
 
-def _mesh_size(text: str):
+def _mesh_size(text: str, profile: ArchProfile | None = None):
+    """WxH from --mesh; with a profile, also refuse a mesh whose state cannot fit in memory."""
     try:
-        return parse_mesh(text)
-    except ValueError as e:
+        w, h = parse_mesh(text)
+        if profile is not None:
+            check_memory(w, h, profile)
+        return w, h
+    except MeshSizeError as e:
         _fail(f"error: --mesh: {e}")
 
 
+def _writable(path: str | None, option: str):
+    """Refuse, before any work, an output path whose directory is missing or read-only."""
+    if not path:
+        return
+    target = Path(path)
+    parent = target.parent
+    if target.is_dir():
+        _fail(f"error: {option} {path}: is a directory")
+    if not parent.is_dir():
+        _fail(f"error: {option} {path}: directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        _fail(f"error: {option} {path}: not writable")
+
+
 def _link(prog: str, mesh: str, profile: ArchProfile):
-    w, h = _mesh_size(mesh)
+    w, h = _mesh_size(mesh, profile)
     try:
         return assemble(parse_file(prog), w, h, profile)
     except AsmError as e:
         _fail(str(e))
+    except MeshSizeError as e:
+        _fail(f"error: --mesh: {e}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,6 +132,7 @@ def main():
 )
 def asm(prog, mesh, arch, overrides, output):
     """Check a program and print its listing: addresses, encodings, source lines."""
+    _writable(output, "--output")
     linked = _link(prog, mesh, _profile(arch, overrides))
     lines = linked.pset.source.text.splitlines()
     for image in linked.images:
@@ -149,11 +174,18 @@ def disasm(binary):
     """Disassemble a linked binary written by `wse-emu asm -o`."""
     try:
         data = np.load(binary)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
         code, bases, names = data["code"], data["bases"], data["names"]
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, ValueError, EOFError) as e:
         _fail(f"error: {binary}: not a wse-emu binary ({e})")
-    if code.ndim != 2 or code.shape[1] != isa.ENCODING_WORDS:
-        _fail(f"error: {binary}: code has shape {code.shape}, expected (n, {isa.ENCODING_WORDS})")
+    if code.ndim != 2 or code.shape[1] != isa.ENCODING_WORDS or code.dtype.kind not in "iu":
+        _fail(
+            f"error: {binary}: code is {code.dtype} of shape {code.shape}, expected integers "
+            f"of shape (n, {isa.ENCODING_WORDS})"
+        )
+    if bases.ndim != 1 or bases.dtype.kind not in "iu" or names.shape != bases.shape:
+        _fail(f"error: {binary}: bases and names must be two lists of the same length")
     starts = {int(b): str(n) for b, n in zip(bases, names)}
     for pc, word in enumerate(code):
         if pc in starts:
@@ -208,6 +240,8 @@ def _prepare(prog, mesh, arch, overrides, inputs):
         m.load(linked)
     except RunError as e:
         _fail(f"{prog}: {e}")
+    except MeshSizeError as e:
+        _fail(f"error: --mesh: {e}")
     for binding in inputs:
         sym, path = _parse_binding(binding, "--in")
         try:
@@ -235,7 +269,12 @@ def _prepare(prog, mesh, arch, overrides, inputs):
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="write the run statistics as JSON"
 )
-@click.option("--max-cycles", type=int, default=None, help="stop the run at this cycle")
+@click.option(
+    "--max-cycles",
+    type=click.IntRange(1, (1 << 62) - 1),
+    default=None,
+    help="stop the run at this cycle",
+)
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 @click.option(
     "--post-mortem",
@@ -245,9 +284,11 @@ def _prepare(prog, mesh, arch, overrides, inputs):
 def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, quiet, post_mortem):
     """Assemble PROG, load it onto a mesh, run it and report cycles and statistics."""
     outs = [_parse_binding(b, "--out") for b in outputs]
+    _writable(json_path, "--json")
+    for sym, path in outs:
+        _writable(path, f"--out {sym}")
     linked, m, profile = _prepare(prog, mesh, arch, overrides, inputs)
-    for sym, _ in outs:
-        _symbol_rect(linked, sym)
+    rects = {sym: _symbol_rect(linked, sym) for sym, _ in outs}
     try:
         result = m.run(max_cycles=max_cycles, check=False)
     except KeyboardInterrupt:
@@ -255,13 +296,21 @@ def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, qui
         click.echo(f"{prog}: interrupted at cycle {stats.cycles}", err=True)
         click.echo(stats.summary(), err=True)
         sys.exit(130)
-    if json_path:
-        Path(json_path).write_text(result.stats.to_json())
+    saved = {}
     for sym, path in outs:
-        np.save(path, m.memcpy_d2h(sym, *_symbol_rect(linked, sym)))
+        x0, y0, w, h = rects[sym]
+        arr = m.memcpy_d2h(sym, x0, y0, w, h)
+        np.save(path, arr)
+        saved[sym] = {"path": path, "origin": [x0, y0], "shape": list(arr.shape)}
+    if json_path:
+        record = run_record(result, prog, profile, linked, max_cycles, saved)
+        Path(json_path).write_text(json.dumps(record, indent=1))
     if not quiet:
         click.echo(f"{prog} on {linked.width}x{linked.height} {profile.name}: {result.status}")
         click.echo(result.stats.summary())
+        for sym, out in saved.items():
+            (x0, y0), shape = out["origin"], tuple(out["shape"])
+            click.echo(f"wrote {out['path']}: {sym} of PEs from ({x0},{y0}), shape {shape}")
     if not result.ok:
         click.echo(f"{prog}: {result.report}", err=True)
         if post_mortem and result.status in ("fault", "deadlock"):
@@ -322,6 +371,8 @@ def debug(prog, mesh, arch, overrides, inputs, tile, commands, batch):
     commands ended before the program did."""
     from .debug import DebugError, Session
 
+    if commands is not None and not Path(commands).is_file():
+        _fail(f"error: --commands: cannot read {commands}: no such file")
     linked, m, _ = _prepare(prog, mesh, arch, overrides, inputs)
     session = Session(m)
     if tile:
@@ -416,21 +467,26 @@ def _float_list(text: str):
 def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, plot_path):
     """Dense (SUMMA) against sparse (dataflow) GEMM: emulated cycles, speedup, utilisation,
     MACs skipped, effective TFLOP/s at the arch clock, host seconds, and a check of C."""
-    import json
-
     from .kernels import sweep
 
-    w, h = _mesh_size(mesh)
+    w, h = _mesh_size(mesh, _profile(arch, ()))
     if w != h:
         _fail(f"error: --mesh must be square for GEMM, got {mesh}")
+    _writable(json_path, "--json")
+    _writable(plot_path, "--plot")
     levels = _float_list(sparsity)
     A = None
     if matrix:
+        ctx = click.get_current_context()
+        for name in ("sparsity", "pattern", "m", "k"):
+            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+                _fail(f"error: --{name} does not apply with --matrix (A is the matrix given)")
         try:
             A = sweep.load_matrix_market(matrix, w)
         except (OSError, ValueError) as e:
             _fail(f"error: --matrix {matrix}: {e}")
-        m, k = A.shape
+        click.echo(A.describe())
+        m, k = A.padded.shape
     for name, v in (("m", m), ("k", k), ("n", n)):
         if v <= 0 or v % w:
             _fail(f"error: --{name} = {v} must be a positive multiple of the mesh side {w}")
@@ -456,7 +512,9 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
             _fail(f"error: {e}", EXIT_RUNTIME)
     table = [sweep.COLUMNS] + sweep.table_rows(dense, rows)
     widths = [max(len(r[i]) for r in table) for i in range(len(sweep.COLUMNS))]
-    what = matrix or f"pattern {pattern}"
+    what = (
+        f"matrix {matrix} (checked against its float64 values)" if matrix else f"pattern {pattern}"
+    )
     click.echo(
         f"GEMM {m}x{k}x{n} on {w}x{w} PEs, {arch}, {what}: dense {dense.cycles} cycles, "
         f"utilisation {dense.utilisation * 100:.1f}%, host {dense.host_seconds:.2f} s"
@@ -465,9 +523,19 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
         click.echo("  ".join(c.rjust(wd) for c, wd in zip(r, widths)))
     if json_path:
         sparse = [dict(r.to_dict(), sparsity=s) for s, r in rows]
-        Path(json_path).write_text(
-            json.dumps({"dense": dense.to_dict(), "sparse": sparse}, indent=1)
-        )
+        record = {"dense": dense.to_dict(), "sparse": sparse, "wse_emu_version": version()}
+        if A is not None:
+            record["matrix"] = {
+                "path": A.path,
+                "shape": list(A.shape),
+                "padded_shape": list(A.padded.shape),
+                "nonzeros": A.nonzeros,
+                "sparsity": A.sparsity,
+                "fp16_changed": A.changed,
+                "fp16_underflowed": A.underflowed,
+                "fp16_overflowed": A.overflowed,
+            }
+        Path(json_path).write_text(json.dumps(record, indent=1))
     if plot_path:
         try:
             sweep.plot(dense, rows, plot_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .arch import ArchProfile
-from .asm import Linked, assemble, parse_file
+from .asm import Linked, ProgramSet, assemble, parse_file
 from .asm.assembler import dtype_array
 from .engine import kinds as K
 from .engine.core import launch as engine_launch
@@ -25,6 +25,7 @@ from .engine.fabric import (
     queue_storage,
 )
 from .engine.state import new_state
+from .memory import MeshSizeError, check_memory, check_size
 from .stats import Stats
 
 DEFAULT_MAX_CYCLES = 10**12
@@ -39,6 +40,12 @@ class RunError(Exception):
         super().__init__(message)
         self.kind = kind
         self.result = result
+
+
+class UnknownSymbol(ValueError, KeyError):
+    """memcpy of a symbol the program does not have (a ValueError; a KeyError as before)."""
+
+    __str__ = ValueError.__str__
 
 
 @dataclass
@@ -60,9 +67,9 @@ def parse_mesh(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"mesh size must look like 16x16, got {text!r}") from None
+        raise MeshSizeError(f"mesh size must look like 16x16, got {text!r}") from None
     if w <= 0 or h <= 0:
-        raise ValueError(f"mesh size must be positive, got {text!r}")
+        raise MeshSizeError(f"mesh size must be positive, got {text!r}")
     return w, h
 
 
@@ -76,11 +83,16 @@ class Mesh:
         arch: str | ArchProfile = "wse3",
         overrides: dict | None = None,
     ):
-        self.width = width
-        self.height = height
+        self.width, self.height = check_size(width, height)
+        if not isinstance(arch, (str, ArchProfile)):
+            raise TypeError(f"arch must be a name (wse2, wse3) or an ArchProfile, got {arch!r}")
+        if isinstance(arch, ArchProfile) and overrides:
+            raise ValueError("overrides go into the ArchProfile when arch is one, not next to it")
         self.arch = arch if isinstance(arch, ArchProfile) else ArchProfile(arch, overrides or {})
+        check_memory(self.width, self.height, self.arch)
         self.program: Linked | None = None
         self.state = None
+        self.launched = False  # run() before launch() would report an empty run as done
 
     @property
     def n_pe(self) -> int:
@@ -100,9 +112,15 @@ class Mesh:
             isinstance(program, str) and program.endswith(".wsa") and "\n" not in program
         ):
             linked = assemble(parse_file(program), self.width, self.height, self.arch)
-        else:
+        elif isinstance(program, (str, ProgramSet)):
             linked = assemble(program, self.width, self.height, self.arch)
-        self.program = linked
+        else:
+            raise TypeError(
+                "load takes a Linked program, a .wsa path or program text, "
+                f"got {type(program).__name__}"
+            )
+        self.program = None
+        self.launched = False
         code = decode(linked.code, self.arch)
         a = self.arch
         storage = queue_storage(
@@ -116,6 +134,8 @@ class Mesh:
             self.width,
             self.height,
         )
+        check_memory(self.width, self.height, a, len(linked.code), int(storage.sum()))
+        self.program = linked
         self.state = S = new_state(
             code,
             self.n_pe,
@@ -179,8 +199,14 @@ class Mesh:
     def _symbol_targets(self, symbol, x0, y0, w, h):
         """[(image, pe indices in row-major order of the rectangle)] for symbol."""
         self._need_program()
-        w = self.width - x0 if w is None else w
-        h = self.height - y0 if h is None else h
+        if not isinstance(symbol, str):
+            raise TypeError(f"symbol must be a name (str), got {symbol!r}")
+        for name, v in (("x0", x0), ("y0", y0), ("w", w), ("h", h)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+                raise TypeError(f"{name} must be an integer, got {v!r}")
+        x0, y0 = int(x0), int(y0)
+        w = self.width - x0 if w is None else int(w)
+        h = self.height - y0 if h is None else int(h)
         if x0 < 0 or y0 < 0 or w <= 0 or h <= 0 or x0 + w > self.width or y0 + h > self.height:
             raise ValueError(
                 f"rectangle at ({x0},{y0}) size {w}x{h} is not inside the "
@@ -197,7 +223,7 @@ class Mesh:
                 )
             image = self.program.images[i]
             if symbol not in image.symbols:
-                raise KeyError(
+                raise UnknownSymbol(
                     f"program {image.program!r} has no symbol {symbol!r}; it has: "
                     + ", ".join(image.symbols)
                 )
@@ -216,18 +242,25 @@ class Mesh:
         y0: int = 0,
         w: int | None = None,
         h: int | None = None,
+        cast: str = "safe",
     ):
         """Copy array into symbol on every PE of the rectangle. array has shape
-        (h, w, *symbol shape), or any shape with h*w*elements values (PE-major, row-major)."""
+        (h, w, *symbol shape), or any shape with h*w*elements values (PE-major, row-major).
+        cast="safe" refuses values the symbol's dtype cannot hold (an integer out of range,
+        a finite float that would become inf); cast="unsafe" stores them anyway, as a C cast
+        would (integers wrap, floats overflow to inf)."""
+        if cast not in ("safe", "unsafe"):
+            raise ValueError(f"cast must be 'safe' or 'unsafe', got {cast!r}")
         syms, pes, images, w, h = self._symbol_targets(symbol, x0, y0, w, h)
         sym = next(iter(syms.values()))
-        arr = np.asarray(array)
+        arr = _numeric(symbol, array)
         if arr.size != len(pes) * sym.count:
             raise ValueError(
                 f"{symbol!r}: {w}x{h} PEs x {sym.count} elements = "
                 f"{len(pes) * sym.count} values, got an array of shape {arr.shape}"
             )
-        raw = dtype_array(arr.reshape(len(pes), sym.count), sym.dtype)
+        raw = _convert(symbol, arr, sym.dtype, cast == "safe")
+        raw = raw.reshape(len(pes), sym.count)
         data = raw.view(np.uint8).reshape(len(pes), sym.nbytes)
         for i, s in syms.items():
             sel = images == i
@@ -255,14 +288,29 @@ class Mesh:
             if len(image.code):
                 start[self.program.pe_image == i] = image.main
         engine_launch(self.state, start)
+        self.launched = True
 
-    def run(self, max_cycles: int | None = None, check: bool = True, progress=None,
-            batch: int = BATCH_INSTRUCTIONS) -> RunResult:
+    def run(
+        self,
+        max_cycles: int | None = None,
+        check: bool = True,
+        progress=None,
+        batch: int = BATCH_INSTRUCTIONS,
+    ) -> RunResult:
         """Run until done. With check, a fault, deadlock or cycle limit raises RunError.
         The engine runs in batches of about `batch` instructions, so Ctrl-C stops a long
         run between batches; progress(mesh) is called after each batch."""
         self._need_program()
-        limit = DEFAULT_MAX_CYCLES if max_cycles is None else int(max_cycles)
+        if not self.launched:
+            raise RunError(
+                "not-launched",
+                "nothing was launched: call mesh.launch() after load and memcpy_h2d, then "
+                "run() (unlike the Cerebras SDK, run does not start the device)",
+            )
+        limit = _positive_int(
+            "max_cycles", DEFAULT_MAX_CYCLES if max_cycles is None else max_cycles
+        )
+        batch = _positive_int("batch", batch)
         while True:
             self.state.misc[K.M_BUDGET] = batch
             status = engine_run(self.state, limit)
@@ -340,6 +388,60 @@ class Mesh:
         if len(stuck) > 32:
             lines.append(f"  ... and {len(stuck) - 32} more")
         return "\n".join(lines)
+
+
+def _positive_int(name: str, v) -> int:
+    """v as a positive int below 2**62 (cycle counts are int64 in the engine)."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {v!r}")
+    if not 0 < v < 1 << 62:
+        raise ValueError(f"{name} must be in [1, 2**62), got {v}")
+    return int(v)
+
+
+def _numeric(symbol: str, array) -> np.ndarray:
+    """array as a NumPy array of numbers (bool, int, float), or TypeError naming symbol."""
+    try:
+        arr = np.asarray(array)
+    except (ValueError, TypeError) as e:  # ragged nested lists
+        raise TypeError(f"{symbol!r}: cannot make an array of numbers from the data: {e}") from None
+    if arr.dtype.kind == "V" and arr.dtype.name.startswith(("bfloat16", "float8")):
+        arr = arr.astype(np.float32)  # ml_dtypes' small floats: exact in float32
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{symbol!r}: expected numbers, got an array of {arr.dtype} "
+            f"(from {type(array).__name__})"
+        )
+    return arr
+
+
+def _convert(symbol: str, arr: np.ndarray, dtype: str, safe: bool) -> np.ndarray:
+    """arr in the storage type of dtype; when safe, ValueError for the first value the type
+    cannot hold (integers: NaN, inf or out of range; floats: finite values that overflow)."""
+    if not safe:
+        with np.errstate(all="ignore"):
+            return dtype_array(arr, dtype)
+    flat = arr.reshape(-1)
+    if dtype.startswith("i"):
+        info = np.iinfo(f"int{dtype[1:]}")
+        with np.errstate(invalid="ignore"):
+            v = np.rint(flat) if flat.dtype.kind == "f" else flat
+            bad = ~((v >= info.min) & (v <= info.max))  # NaN compares false
+        why = f"outside [{info.min}, {info.max}]"
+    else:
+        with np.errstate(over="ignore"):
+            out = dtype_array(flat, dtype)
+        bad = np.isfinite(flat) & ~np.isfinite(out.astype(np.float32))
+        why = f"too large for {dtype} (it would become inf)"
+    if bad.any():
+        i = int(np.argmax(bad))
+        index = np.unravel_index(i, arr.shape) if arr.ndim else ()
+        where = tuple(map(int, index))
+        raise ValueError(
+            f"{symbol!r} ({dtype}): value {flat[i].item()!r} at index {where} is {why}; "
+            "pass cast='unsafe' to store it anyway (integers wrap, floats overflow to inf)"
+        )
+    return dtype_array(flat, dtype)
 
 
 def _fault_arg(code: int, arg: int) -> str:

@@ -117,3 +117,32 @@ class Stats:
                 f"FLOPs           {flops}",
             ]
         )
+
+
+def version() -> str:
+    """The installed wse-emu version, for records that must say what produced them."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("wse-emu")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def run_record(result, program: str, profile, linked, max_cycles, outputs: dict) -> dict:
+    """What `wse-emu run --json` writes: how the run ended (a faulted or deadlocked run is
+    recorded with its status and report, never as a plausible plain stats file), what ran
+    where, then the statistics."""
+    return {
+        "status": result.status,
+        "message": result.report,
+        "program": str(program),
+        "arch": profile.name,
+        "overrides": dict(profile.overrides),
+        "mesh": [linked.width, linked.height],
+        "max_cycles": max_cycles,
+        "wse_emu_version": version(),
+        "outputs": outputs,
+        **result.stats.to_dict(),
+    }

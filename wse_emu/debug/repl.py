@@ -30,6 +30,13 @@ def _tile(text: str) -> tuple:
     return int(m.group(1)), int(m.group(2))
 
 
+def _count(arg: str, what: str) -> int:
+    try:
+        return int(arg)
+    except ValueError:
+        raise DebugError(f"{what} wants a number, got {arg.strip()!r}") from None
+
+
 def _numbers(arg: str) -> list[int]:
     try:
         return [int(v) for v in arg.split()]
@@ -71,6 +78,15 @@ class Debugger(cmd.Cmd):
             self.say(f"internal error, please report it: {type(e).__name__}: {e}")
         return False
 
+    def cmdloop(self, intro=None):
+        """Ctrl-C at the prompt cancels the line being typed, as in gdb; the session stays."""
+        while True:
+            try:
+                return super().cmdloop(intro)
+            except KeyboardInterrupt:
+                self.stdout.write("^C\n")
+                intro = None
+
     def emptyline(self):
         return False
 
@@ -105,8 +121,8 @@ class Debugger(cmd.Cmd):
     def do_stepi(self, arg):
         """stepi [N]: run N instructions of the focused tile (default 1); the rest of the
         mesh runs as far as the model needs."""
-        n = int(arg) if arg.strip() else 1
-        if n < 1:
+        n = _count(arg, "stepi") if arg.strip() else 1
+        if not 0 < n < 1 << 62:
             raise DebugError("stepi needs a positive count")
         self.say(self.s.stepi(n))
 
@@ -124,6 +140,8 @@ class Debugger(cmd.Cmd):
             cycle = int(arg)
         except ValueError:
             raise DebugError("until needs a cycle number") from None
+        if not 0 < cycle < 1 << 62:
+            raise DebugError(f"until needs a cycle in [1, 2**62), got {cycle}")
         self.say(self.s.until(cycle))
 
     def do_finish(self, arg):
@@ -243,7 +261,7 @@ class Debugger(cmd.Cmd):
 
     def do_list(self, arg):
         """list [LINE]: the source around the focused tile's pc (or around LINE)."""
-        self.say(self.s.listing(int(arg) if arg.strip() else None))
+        self.say(self.s.listing(_count(arg, "list") if arg.strip() else None))
 
     def do_disassemble(self, arg):
         """disassemble: the instructions around the focused tile's pc."""

@@ -117,7 +117,10 @@ class Session:
         text = text.strip()
         images = [self.image(self.pe(*t)) for t in tiles] if tiles else self.linked.images
         if text.startswith("*") or re.fullmatch(r"0x[0-9a-fA-F]+", text):
-            pc = int(text.lstrip("*"), 0)
+            try:
+                pc = int(text.lstrip("*"), 0)
+            except ValueError:
+                raise DebugError(f"{text!r} is not an address (*N or 0xN)") from None
             if not 0 <= pc < len(self.linked.code):
                 raise DebugError(f"no instruction at address {pc}")
             return [(pc, f"*{pc}")]
@@ -206,6 +209,8 @@ class Session:
             raise DebugError(
                 f"{text!r} is neither a symbol of {image.program!r} nor an address"
             ) from None
+        if not 0 <= addr <= self.mesh.arch["sram_bytes"] - 4:
+            raise DebugError(f"address {addr} is outside SRAM (0..{self.mesh.arch['sram_bytes']})")
         return self.add_watch(Watch(0, "write", self.focus, f"*{addr}", addr, addr + 4, "x"))
 
     def watch_color(self, color: int, tile: tuple) -> Watch:
@@ -266,6 +271,16 @@ class Session:
         return self._resume(max_cycles)
 
     def _resume(self, max_cycles=None) -> list[str]:
+        """Run on; Ctrl-C stops the run between engine batches and returns to the prompt."""
+        try:
+            return self._run_until_stop(max_cycles)
+        except KeyboardInterrupt:
+            self.S.misc[K.M_STEP_PE] = -1
+            self.S.misc[K.M_FINISH_PE] = -1
+            self._sync()
+            return ["Interrupted.", self.status_line()]
+
+    def _run_until_stop(self, max_cycles=None) -> list[str]:
         misc = self.S.misc
         if self._at_break is not None:  # going on steps over the breakpoint it stopped at
             if misc[K.M_SKIP_PE] < 0:

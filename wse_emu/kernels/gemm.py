@@ -64,7 +64,7 @@ def _check_shapes(A, B, p):
     return m, k, n
 
 
-def _tolerance(A16, B16, k, acc16):
+def tolerance(A16, B16, k, acc16):
     """Elementwise bound on |C - A @ B| for fp16 inputs: k roundings of the accumulator
     (unit roundoff of fp32 or fp16) times sum |a| |b|, plus one fp16 rounding of the result."""
     u = 2.0**-11 if acc16 else 2.0**-24
@@ -104,7 +104,7 @@ def _record(kind, C, result, host, A16, B16, p, arch, acc16, macs):
     m, k = A16.shape
     n = B16.shape[1]
     exact = _exact(kind, A16, B16)
-    tol = _tolerance(A16, B16, k, acc16)
+    tol = tolerance(A16, B16, k, acc16)
     err = np.abs(C.astype(np.float64) - exact)
     s = result.stats
     seconds = s.seconds

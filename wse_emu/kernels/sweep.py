@@ -2,42 +2,130 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import gemm
 
 
-def load_matrix_market(path, p: int):
-    """A sparse matrix from a Matrix Market file, zero-padded so both sides divide by p."""
+@dataclass
+class MatrixInput:
+    """A matrix the user gave (--matrix): its values as read (float64), the fp16 copy the
+    kernels run on (zero-padded so both sides divide by the mesh side), and what the fp16
+    conversion did to it, so that nothing about it is silent."""
+
+    path: str
+    values: np.ndarray  # float64 (m, k), as in the file
+    padded: np.ndarray  # float16 (pm, pk)
+    changed: int  # nonzeros whose fp16 value differs from the file's
+    underflowed: int  # nonzeros that became 0 in fp16
+    overflowed: int  # finite values that became inf in fp16
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape
+
+    @property
+    def nonzeros(self) -> int:
+        return int(np.count_nonzero(self.values))
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of zeros of the matrix as given (padding not counted)."""
+        return 1.0 - self.nonzeros / self.values.size
+
+    def describe(self) -> str:
+        (m, k), (pm, pk) = self.shape, self.padded.shape
+        pad = f" (zero-padded to {pm}x{pk} for the mesh)" if (pm, pk) != (m, k) else ""
+        return (
+            f"matrix {self.path}: {m}x{k}{pad}, {self.nonzeros} nonzeros, sparsity "
+            f"{self.sparsity:.4f}; converted to fp16: {self.changed} values changed by "
+            f"rounding, {self.underflowed} underflowed to 0, {self.overflowed} overflowed to inf"
+        )
+
+
+MAX_MATRIX_ELEMENTS = 1 << 26  # the kernels need it dense on the host; far above any mesh
+
+
+def load_matrix_market(path, p: int) -> MatrixInput:
+    """A matrix from a Matrix Market file, or ValueError saying why it cannot be used."""
+    import warnings
+
     import scipy.io
 
-    A = scipy.io.mmread(path)
-    A = A.tocsr() if hasattr(A, "tocsr") else np.asarray(A)
-    m, k = A.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a malformed file is an error, not a warning
+        try:
+            info = scipy.io.mminfo(path)
+            rows, cols = int(info[0]), int(info[1])
+            if info[4] == "complex":
+                raise ValueError("complex matrices are not supported")
+            if rows <= 0 or cols <= 0 or rows * cols > MAX_MATRIX_ELEMENTS:
+                raise ValueError(f"shape {rows}x{cols}: need 1 to {MAX_MATRIX_ELEMENTS} elements")
+            A = scipy.io.mmread(path)
+            A = A.toarray() if hasattr(A, "toarray") else np.asarray(A)
+            values = np.asarray(A, np.float64)
+        except (ValueError, TypeError, IndexError, OverflowError, RuntimeWarning) as e:
+            raise ValueError(f"not a usable Matrix Market file: {e}") from None
+    if values.ndim != 2 or values.shape != (rows, cols):
+        raise ValueError(f"not a usable Matrix Market file: shape {values.shape}")
+    m, k = values.shape
     pm, pk = -(-m // p) * p, -(-k // p) * p
-    dense = np.zeros((pm, pk), np.float16)
-    dense[:m, :k] = A.toarray() if hasattr(A, "toarray") else A
-    return dense
+    padded = np.zeros((pm, pk), np.float16)
+    with np.errstate(over="ignore"):
+        padded[:m, :k] = values
+    half = padded[:m, :k].astype(np.float64)
+    nz = values != 0
+    return MatrixInput(
+        str(path),
+        values,
+        padded,
+        changed=int(np.count_nonzero(nz & (half != values))),
+        underflowed=int(np.count_nonzero(nz & (half == 0))),
+        overflowed=int(np.count_nonzero(np.isfinite(values) & ~np.isfinite(half))),
+    )
+
+
+def check_against(matrix: MatrixInput, B16, C, record):
+    """Verify C against the matrix as given, in float64: the kernel's own bound plus one
+    fp16 rounding of each input (relative, so values lost to underflow or overflow fail)."""
+    m, k = matrix.shape
+    A = matrix.values
+    B = B16[:k].astype(np.float64)
+    exact = A @ B
+    tol = gemm.tolerance(matrix.padded[:m, :k], B16[:k], k, record.accumulate == "f16")
+    tol = tol + 2.0**-11 * (np.abs(A) @ np.abs(B))
+    with np.errstate(invalid="ignore"):
+        err = np.abs(C[:m].astype(np.float64) - exact)
+        record.verified = bool(record.verified and np.all(err <= tol))
+    record.max_abs_error = float(np.nanmax(err)) if err.size else 0.0
+    record.tolerance = float(tol.max()) if tol.size else 0.0
 
 
 def run_sweep(m, k, n, p, arch, sparsities, pattern="random", seed=0, matrix=None, progress=None):
     """One dense run (its cycles do not depend on the values) and one sparse run per
-    sparsity, on the same B. With matrix (an fp16 array) it is A and sparsities is ignored.
+    sparsity, on the same B. With matrix (a MatrixInput) A is its fp16 copy, sparsities is
+    not used, and both results are verified against the matrix as given.
     Returns (dense GemmResult, [(sparsity, sparse GemmResult)])."""
     rng = np.random.default_rng(seed + 1)
     if matrix is not None:
-        m, k = matrix.shape
-        mats = [(1.0 - np.count_nonzero(matrix) / matrix.size, matrix)]
+        k = matrix.padded.shape[1]
+        mats = [(matrix.sparsity, matrix.padded)]
     else:
         mats = [(s, gemm.sparse_matrix(m, k, s, pattern, seed)) for s in sparsities]
     B = rng.standard_normal((k, n)).astype(np.float16)
     total = 1 + len(mats)
-    _, dense = gemm.dense(mats[0][1], B, p, arch)
+    C, dense = gemm.dense(mats[0][1], B, p, arch)
+    if matrix is not None:
+        check_against(matrix, B, C, dense)
     if progress:
         progress(1, total)
     rows = []
     for i, (s, A) in enumerate(mats):
-        _, res = gemm.sparse(A, B, p, arch)
+        C, res = gemm.sparse(A, B, p, arch)
+        if matrix is not None:
+            check_against(matrix, B, C, res)
         rows.append((s, res))
         if progress:
             progress(i + 2, total)
