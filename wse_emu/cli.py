@@ -14,7 +14,7 @@ import numpy as np
 from . import isa
 from .arch import ARCHS, ArchError, ArchProfile
 from .asm import AsmError, assemble, parse_file
-from .asm.disasm import disassemble, encoding_hex
+from .asm.disasm import DisasmError, disassemble, disassemble_binary, encoding_hex
 from .memory import MeshSizeError, check_memory
 from .runtime import Mesh, RunError, parse_mesh
 from .stats import run_record, version
@@ -179,18 +179,12 @@ def disasm(binary):
         code, bases, names = data["code"], data["bases"], data["names"]
     except (OSError, KeyError, ValueError, EOFError) as e:
         _fail(f"error: {binary}: not a wse-emu binary ({e})")
-    if code.ndim != 2 or code.shape[1] != isa.ENCODING_WORDS or code.dtype.kind not in "iu":
-        _fail(
-            f"error: {binary}: code is {code.dtype} of shape {code.shape}, expected integers "
-            f"of shape (n, {isa.ENCODING_WORDS})"
-        )
-    if bases.ndim != 1 or bases.dtype.kind not in "iu" or names.shape != bases.shape:
-        _fail(f"error: {binary}: bases and names must be two lists of the same length")
-    starts = {int(b): str(n) for b, n in zip(bases, names)}
-    for pc, word in enumerate(code):
-        if pc in starts:
-            click.echo(f"; program {starts[pc]}")
-        click.echo(f"{pc:>6}  {disassemble(word)}")
+    try:
+        listing = disassemble_binary(code, bases, names)
+    except DisasmError as e:
+        _fail(f"error: {binary}: not a wse-emu binary ({e})")
+    for line in listing:
+        click.echo(line)
 
 
 def _parse_binding(text: str, what: str):
