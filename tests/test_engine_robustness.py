@@ -92,18 +92,13 @@ PASS_BY = """
 main:
     send 0, 7
     halt
-.program mid
-main:
-    recv r1, 0
-    halt
-.program dst
+.program rcv
 main:
     recv r1, 0
     halt
 .layout
 .place src at 0, 0 size 1, 1
-.place mid at 1, 0 size 1, 1
-.place dst at 2, 0 size 1, 1
+.place rcv at 1, 0 size 2, 1
 .route 0 at 0, 0 size 1, 1 rx ramp tx east
 .route 0 at 1, 0 size 1, 1 rx west tx east
 .route 0 at 2, 0 size 1, 1 rx west tx ramp

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import selectors
 import subprocess
 import sys
 
@@ -20,7 +21,8 @@ from hypothesis import strategies as st
 
 from wse_emu import isa
 
-TIMEOUT = 60.0  # seconds for one program (its four runs); the first also compiles
+TIMEOUT = 60.0  # seconds for one program (its four runs)
+WARMUP = 900.0  # seconds for a new worker to compile the engine (or load it from the cache)
 MAX_CYCLES = 20_000
 COLORS = 4
 N_LABELS = 3
@@ -184,7 +186,11 @@ def _run_once(source, width, height, lag, batch):
 
 
 def worker():
-    """Read one JSON request a line, answer with the results of its runs."""
+    """Compile the engine, say so, then read one JSON request a line and answer each with
+    the results of its runs."""
+    _run_once("main:\n    halt\n", 1, 1, 256, 100)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
     for line in sys.stdin:
         req = json.loads(line)
         runs = [_run_once(req["source"], req["w"], req["h"], *run) for run in req["runs"]]
@@ -198,32 +204,42 @@ class Worker:
     proc = None
 
     @classmethod
-    def ask(cls, req) -> list | str:
-        if cls.proc is None or cls.proc.poll() is not None:
-            cls.proc = subprocess.Popen(
-                [sys.executable, "-c", "import test_fuzz_engine as t; t.worker()"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                cwd=os.path.dirname(os.path.abspath(__file__)),
-            )
-        proc = cls.proc
-        proc.stdin.write(json.dumps(req) + "\n")
-        proc.stdin.flush()
-        import selectors
+    def _start(cls):
+        cls.proc = subprocess.Popen(
+            [sys.executable, "-c", "import test_fuzz_engine as t; t.worker()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
+        if cls._answer(WARMUP) != "ready\n":
+            raise RuntimeError("the engine worker did not start")
 
+    @classmethod
+    def _answer(cls, timeout) -> str | None:
+        """The worker's next line, or None when it hung (then it is killed) or died."""
+        proc = cls.proc
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
-        if not sel.select(TIMEOUT):
+        if not sel.select(timeout):
             proc.kill()
+        line = proc.stdout.readline() if proc.poll() is None else ""
+        if not line:
             proc.wait()
             cls.proc = None
-            return "hang"
-        line = proc.stdout.readline()
-        if not line:
-            rc = proc.wait()
-            cls.proc = None
-            return f"crash (exit status {rc})"
+            return None
+        return line
+
+    @classmethod
+    def ask(cls, req) -> list | str:
+        if cls.proc is None or cls.proc.poll() is not None:
+            cls._start()
+        cls.proc.stdin.write(json.dumps(req) + "\n")
+        cls.proc.stdin.flush()
+        proc = cls.proc
+        line = cls._answer(TIMEOUT)
+        if line is None:
+            return "hang" if proc.returncode == -9 else f"crash (exit status {proc.returncode})"
         return json.loads(line)
 
 
