@@ -84,7 +84,7 @@ def test_faults_are_located_and_readable(body, reason):
 )
 def test_cost_overrides_the_engine_cannot_run_with_are_refused(key, value):
     with pytest.raises(ArchError, match=key):
-        Mesh(1, 1, overrides={key: value}).load("main:\n    halt\n")
+        Mesh(1, 1, overrides={key: value})
 
 
 PASS_BY = """

@@ -14,6 +14,24 @@ class ArchError(ValueError):
     pass
 
 
+# (lowest, highest) value of each number the engine divides by, indexes with or sizes with
+_RANGES = {
+    "hop_latency": (0, 1 << 20),
+    "ramp_on": (0, 1 << 20),
+    "ramp_off": (0, 1 << 20),
+    "queue_depth": (1, 1 << 16),
+    "lag_window": (1, 1 << 40),
+    "task_switch": (0, 1 << 20),
+    "vector_startup": (0, 1 << 20),
+    "colors": (1, 256),
+    "sram_bytes": (4, 1 << 30),
+    "scalar": (0, 1 << 20),
+    "wavelet": (0, 1 << 20),
+    "nonlinear_per_element": (0, 1 << 20),
+    "code_bytes_per_insn": (0, 1 << 20),
+}
+
+
 @dataclass
 class ArchProfile:
     name: str
@@ -26,6 +44,21 @@ class ArchProfile:
         for key in self.overrides:
             if key not in known:
                 raise ArchError(f"unknown cost parameter {key!r}; see `wse-emu info`")
+        self._check_ranges()
+
+    def _check_ranges(self):
+        """The engine indexes, takes remainders and sizes queue rings with these numbers
+        unchecked, so an override it cannot run with is refused here, by name."""
+        for key, (lo, hi) in _RANGES.items():
+            if not lo <= self[key] <= hi:
+                raise ArchError(f"cost parameter {key} = {self[key]} is outside {lo}-{hi}")
+        if self["sram_bytes"] % 4:
+            raise ArchError(
+                f"cost parameter sram_bytes = {self['sram_bytes']} is not a multiple of 4"
+            )
+        for key in isa.costs()["simd"]:  # 0: the arch lacks that SIMD class
+            if not 0 <= self[key] <= 1 << 16:
+                raise ArchError(f"cost parameter {key} = {self[key]} is outside 0-65536")
 
     def _flat(self) -> dict[str, dict]:
         table = isa.costs()

@@ -15,7 +15,7 @@ from .asm.assembler import dtype_array
 from .engine import kinds as K
 from .engine.core import launch as engine_launch
 from .engine.core import run as engine_run
-from .engine.decode import check_ranges, decode, engine_config
+from .engine.decode import decode, engine_config
 from .engine.fabric import (
     ROUTE_FAULTS,
     ROUTE_LOOP,
@@ -90,7 +90,6 @@ class Mesh:
     # ------------------------------------------------------------------ loading
     def load(self, program) -> Linked:
         """Load a program: a Linked program, a .wsa path, or a ProgramSet / source text."""
-        check_ranges(self.arch)  # cost overrides the engine cannot run with
         if isinstance(program, Linked):
             linked = program
             if (linked.width, linked.height) != (self.width, self.height):
