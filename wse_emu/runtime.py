@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import isa
 from .arch import ArchProfile
 from .asm import Linked, ProgramSet, assemble, parse_file
 from .asm.assembler import dtype_array
@@ -155,7 +156,10 @@ class Mesh:
                 f"route error on color {color} (sent from PE ({src % self.width},"
                 f"{src // self.width})): {self._route_problem(int(problem), int(where))}",
             )
+        self._check_delivery(linked)
         S.pe[:, K.P_IMG] = linked.pe_image
+        ends = np.array([im.base + len(im.code) for im in linked.images] + [0], np.int64)
+        S.pe[:, K.P_CEND] = ends[linked.pe_image]  # -1 (no image) picks the 0
         for r in linked.regions:
             block = S.pe.reshape(self.height, self.width, K.NPE)[r.y : r.y + r.h, r.x : r.x + r.w]
             block[..., K.P_X0] = r.x
@@ -170,6 +174,27 @@ class Mesh:
             for addr, data in image.init:
                 S.sram8[pes, addr : addr + len(data)] = np.frombuffer(data, np.uint8)
         return linked
+
+    def _check_delivery(self, linked: Linked):
+        """A tile that receives on a color (recv, fabric input, data task) while its router
+        forwards that color past it at every switch position, never to its ramp, would
+        wait forever, and the deadlock report would blame another tile."""
+        near = sum(1 << d for d in range(4))  # rx bits of the four neighbours
+        ramp = 1 << 4
+        passes = (linked.rx & near).any(axis=2) & ~(linked.tx & ramp).any(axis=2)
+        for p, c in zip(*np.nonzero(passes)):
+            i = linked.pe_image[p]
+            if i < 0:
+                continue
+            use = _receives(linked.images[i], int(c))
+            if use:
+                x, y = p % self.width, p // self.width
+                raise RunError(
+                    "route",
+                    f"route error on color {c}: PE ({x},{y}) receives on it ({use}) but its "
+                    f"route passes the color on without delivering it (add 'ramp' to the tx "
+                    f"of color {c} at {x}, {y})",
+                )
 
     def _route_problem(self, problem: int, where: int) -> str:
         """What is wrong where a multicast tree failed (fabric.walk's error)."""
@@ -444,15 +469,37 @@ def _convert(symbol: str, arr: np.ndarray, dtype: str, safe: bool) -> np.ndarray
     return dtype_array(flat, dtype)
 
 
+def _receives(image, color: int) -> str:
+    """Where image takes wavelets of color ('' if nowhere): a data task or an instruction."""
+    for name, _, c in image.tasks:
+        if c == color:
+            return f"data task {name!r}"
+    table = isa.table()
+    for word, pos in zip(image.code, image.positions):
+        row = table[word[0]]
+        if row.sem in ("recv", "dfin"):
+            field = 4 + [op.kind for op in row.operands].index("color")
+            if word[field] == color:
+                return f"{row.mnemonic} at line {pos.line}"
+    return ""
+
+
 def _fault_arg(code: int, arg: int) -> str:
+    """The fault's argument, named: what the engine stored in P_FARG for each fault code."""
     if code in (K.F_SRAM_RANGE, K.F_ALIGN):
-        return f"address {arg}"
+        return f"byte address {arg}"
     if code in (K.F_NO_ROUTE, K.F_QUEUE_MISUSE) or code in ROUTE_FAULTS:
         return f"color {arg}"
     if code == K.F_BAD_SWITCH:
         return f"position {arg}"
     if code in (K.F_DSD_LEN, K.F_DSD_KIND, K.F_DSD_UNSET):
-        return f"d{arg}"
+        return f"DSD register d{arg}"
     if code == K.F_BAD_DSD:
         return f"length {arg}"
+    if code == K.F_CALL_DEPTH:
+        return f"{arg} calls deep"
+    if code == K.F_BAD_TASK:
+        return f"task id {arg}"
+    if code == K.F_PC_RANGE:
+        return f"next pc {arg} is past its last instruction"
     return f"{arg}"

@@ -148,6 +148,7 @@ def link(
             image = assemble_program(pset, prog, globals_, overrides, base, n_colors)
             _check_footprint(image, arch, place.pos if place else prog.pos)
             _check_arch(image, arch)
+            _check_targets(image, prog)
             instances[key] = len(images)
             images.append(image)
             base += len(image.code)
@@ -203,6 +204,29 @@ def _check_footprint(image: Image, arch: ArchProfile, pos):
             f"data {image.data_bytes} B ({listing}); code {len(image.code)} instructions = "
             f"{code_bytes} B",
         )
+
+
+def _check_targets(image: Image, prog):
+    """Every jump, branch and call target, and main, must be an instruction of the image
+    itself: a label after the last instruction would send the PE into the next image's
+    code (the engine then faults at run time, but this one is known now)."""
+    end = image.base + len(image.code)
+    if len(image.code) and image.main >= end:
+        raise prog.labels["main"][1].error(
+            f"'main:' is at the end of program {image.program!r}: no code follows it"
+        )
+    table = isa.table()
+    names = {pc: name for name, pc in image.labels.items()}
+    for word, where in zip(image.code, image.positions):
+        field = 4
+        for op in table[word[0]].operands:
+            if op.kind == "label" and word[field] >= end:
+                raise where.error(
+                    f"label {names.get(int(word[field]), '?')!r} is at the end of program "
+                    f"{image.program!r}: no instruction follows it",
+                    "add the instruction to run there (halt, ret, jmp ...)",
+                )
+            field += 2 if op.kind == "addr" else 1
 
 
 def _check_arch(image: Image, arch: ArchProfile):

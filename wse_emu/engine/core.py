@@ -42,6 +42,8 @@ from .kinds import (
     F_BAD_SWITCH,
     F_BAD_TASK,
     F_CALL_DEPTH,
+    F_DSD_UNSET,
+    F_PC_RANGE,
     F_QUEUE_MISUSE,
     F_SRAM_RANGE,
     FN_ABS,
@@ -76,6 +78,8 @@ from .kinds import (
     M_HEAP,
     M_MAX_CYCLES,
     M_PENDING,
+    M_RESUME_LIMIT,
+    M_RESUME_PE,
     M_ROUTE_VER,
     M_SKIP_PE,
     M_STATUS,
@@ -84,6 +88,7 @@ from .kinds import (
     M_STOP_PE,
     M_STOP_WHY,
     P_BUSY,
+    P_CEND,
     P_CLOCK,
     P_FARG,
     P_FAULT,
@@ -115,6 +120,7 @@ from .kinds import (
     S_HALT,
     S_IDLE,
     S_RECV,
+    S_RUN,
     SEM_ACTIVATE,
     SEM_ALU,
     SEM_BLOCK,
@@ -397,14 +403,22 @@ def exec_pe(S, p, limit):
     pe = S.pe
     code = S.code
     nc = S.cfg[CFG_NCOLORS]
+    end = pe[p, P_CEND]  # branch targets are checked at link time; these are not:
+    # falling through the last instruction, and returning past it from a final call
     if pe[p, P_PICK]:
         pe[p, P_PICK] = 0
         if not pick_task(S, p):
             pe[p, P_STATE] = S_IDLE
             return
     while True:
-        if pe[p, P_CLOCK] > limit or S.misc[M_BUDGET] <= 0:
+        if pe[p, P_CLOCK] > limit:
             make_runnable(S, p, pe[p, P_CLOCK])
+            return
+        if S.misc[M_BUDGET] <= 0:  # paused: run() resumes p with this limit, off the heap
+            pe[p, P_STATE] = S_RUN
+            pe[p, P_KEY] = pe[p, P_CLOCK]
+            S.misc[M_RESUME_PE] = p
+            S.misc[M_RESUME_LIMIT] = limit
             return
         pc = pe[p, P_PC]
         if S.misc[M_DEBUG] and debug_stop(S, p, pc):
@@ -420,6 +434,9 @@ def exec_pe(S, p, limit):
                 fault(S, p, -r, pe[p, P_FARG])
                 return
             pe[p, P_INSTR] += 1
+            if pc + 1 >= end:
+                fault(S, p, F_PC_RANGE, pc + 1)
+                return
             pe[p, P_PC] = pc + 1
             continue
         cost = code[pc, C_CPE]
@@ -486,7 +503,7 @@ def exec_pe(S, p, limit):
                 S.dsd[p, d, 1] = code[pc, C_F1]
                 S.dsd[p, d, 3] = 1
             elif S.dsd[p, d, 0] == 0:
-                fault(S, p, F_BAD_DSD, d)
+                fault(S, p, F_DSD_UNSET, d)
                 return
             S.dsd[p, d, 2] = length
         elif sem == SEM_SEND or sem == SEM_SENDX:
@@ -577,6 +594,9 @@ def exec_pe(S, p, limit):
         pe[p, P_CLOCK] += cost
         pe[p, P_BUSY] += cost
         pe[p, P_INSTR] += 1
+        if next_pc >= end:
+            fault(S, p, F_PC_RANGE, next_pc)
+            return
         pe[p, P_PC] = next_pc
 
 
@@ -589,16 +609,21 @@ def run(S, max_cycles):
     misc[M_STATUS] = R_RUNNING
     misc[M_MAX_CYCLES] = max_cycles
     lag = S.cfg[CFG_LAG]
-    while misc[M_HEAP] > 0:
-        p = S.heap[0]
-        if S.pe[p, P_KEY] > max_cycles:
-            misc[M_STATUS] = R_CYCLE_LIMIT
-            misc[M_FAULT_PE] = p
-            return misc[M_STATUS]
-        heap_pop(S)
-        limit = max_cycles
-        if misc[M_HEAP] > 0:
-            limit = min(limit, S.pe[S.heap[0], P_KEY] + lag)
+    while misc[M_HEAP] > 0 or misc[M_RESUME_PE] >= 0:
+        if misc[M_RESUME_PE] >= 0:
+            p = misc[M_RESUME_PE]
+            misc[M_RESUME_PE] = -1
+            limit = min(misc[M_RESUME_LIMIT], max_cycles)
+        else:
+            p = S.heap[0]
+            if S.pe[p, P_KEY] > max_cycles:
+                misc[M_STATUS] = R_CYCLE_LIMIT
+                misc[M_FAULT_PE] = p
+                return misc[M_STATUS]
+            heap_pop(S)
+            limit = max_cycles
+            if misc[M_HEAP] > 0:
+                limit = min(limit, S.pe[S.heap[0], P_KEY] + lag)
         exec_pe(S, p, limit)
         if misc[M_PENDING] != 0 and misc[M_STATUS] == R_RUNNING:  # an event as p blocked
             why = misc[M_PENDING]

@@ -4,7 +4,7 @@ semantics codes, SIMD width and cycles per element from the cost table."""
 import numpy as np
 
 from .. import isa
-from ..arch import ArchProfile
+from ..arch import ArchError, ArchProfile
 from . import kinds as K
 
 _SEM = {name: i for i, name in enumerate(K.SEM_NAMES)}
@@ -38,6 +38,11 @@ def decode(binary: np.ndarray, arch: ArchProfile) -> np.ndarray:
         row = table[word[0]]
         dtype = isa.DTYPES[word[1]] if (row.dtypes or row.fixed) else None
         width, cpe = cost_of(row, dtype, arch)
+        if width <= 0 and row.cost_class(dtype) not in ("scalar", "wavelet"):
+            raise ArchError(  # a vector op divides its length by this width
+                f"{row.mnemonic}.{dtype} needs {row.cost_class(dtype)} SIMD, "
+                f"which {arch.name} does not have"
+            )
         out[i, K.C_SEM] = _SEM[row.sem]
         out[i, K.C_FN] = _FN[row.fn]
         out[i, K.C_DT] = word[1]

@@ -29,8 +29,8 @@ NCODE = 13
 # per-PE int64 state columns
 (P_PC, P_CLOCK, P_STATE, P_WAIT, P_WAITPE, P_VPROG, P_VACTIVE, P_TASK, P_SP, P_BUSY, P_STALL,
  P_IDLE, P_INSTR, P_SENT, P_HOPS, P_RD, P_WR, P_FAULT, P_FARG, P_HPOS, P_KEY, P_NEXTW, P_TACT,
- P_TBLK, P_IMG, P_X0, P_Y0, P_PICK, P_RECVD, P_HALTCLK) = range(30)
-NPE = 30
+ P_TBLK, P_IMG, P_X0, P_Y0, P_PICK, P_RECVD, P_HALTCLK, P_CEND) = range(31)
+NPE = 31  # P_CEND: first pc past the PE's own image (control must stay below it)
 
 # PE states
 S_OFF, S_RUN, S_RECV, S_SEND, S_IDLE, S_HALT, S_FAULT = range(7)
@@ -43,7 +43,7 @@ DK_NONE, DK_MEM, DK_FIN, DK_FOUT = range(4)
 # faults
 (F_NONE, F_SRAM_RANGE, F_ALIGN, F_BAD_DSD, F_DSD_LEN, F_NO_ROUTE, F_CALL_DEPTH, F_QUEUE_MISUSE,
  F_DSD_KIND, F_BAD_TASK, F_DSD_UNSET, F_ROUTE_OFF_MESH, F_ROUTE_NOT_RECEIVED, F_ROUTE_LOOP,
- F_ROUTE_NOWHERE, F_BAD_SWITCH) = range(16)
+ F_ROUTE_NOWHERE, F_BAD_SWITCH, F_PC_RANGE) = range(17)
 FAULT_NAMES = (
     "no fault",
     "SRAM access out of range",
@@ -61,6 +61,7 @@ FAULT_NAMES = (
     "route error: the tree loops",
     "route error: no PE receives this color from here",
     "switch position outside 0-3",
+    "control left the program: no instruction of it follows (missing halt, ret or jmp?)",
 )
 
 # run status (misc[M_STATUS])
@@ -80,8 +81,11 @@ R_RUNNING, R_DONE, R_FAULT, R_DEADLOCK, R_CYCLE_LIMIT, R_PAUSED, R_STOP = range(
  # many instructions of that PE. FINISH_PE: stop when its task ends. PENDING: a stop
  # (STOP_COLOR, STOP_LINK) to take after the current instruction. EV_*: the event.
  M_DEBUG, M_STOP_PE, M_STOP_WHY, M_SKIP_PE, M_STEP_PE, M_STEP_LEFT, M_FINISH_PE, M_PENDING,
- M_EV_A, M_EV_B, M_EV_C, M_EV_D) = range(24)
-NMISC = 24
+ M_EV_A, M_EV_B, M_EV_C, M_EV_D,
+ # a run paused by its instruction budget: the PE it was running (-1: none) and that PE's
+ # limit, so the next run goes on exactly where it stopped (batches change nothing)
+ M_RESUME_PE, M_RESUME_LIMIT) = range(26)
+NMISC = 26
 
 # cfg int64 slots (from the arch profile)
 (CFG_HOP, CFG_RAMP_ON, CFG_RAMP_OFF, CFG_QDEPTH, CFG_LAG, CFG_TASK_SWITCH, CFG_STARTUP,

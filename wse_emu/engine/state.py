@@ -9,6 +9,7 @@ from .. import isa
 from .fp import decode_tables
 from .kinds import (
     M_FINISH_PE,
+    M_RESUME_PE,
     M_SKIP_PE,
     M_STEP_PE,
     M_STOP_PE,
@@ -78,7 +79,7 @@ MAX_WATCH = 16
 def _misc():
     misc = np.zeros(NMISC, np.int64)
     misc[M_WALK_KEY] = -1  # no tree walked yet
-    for slot in (M_SKIP_PE, M_STEP_PE, M_FINISH_PE, M_STOP_PE):
+    for slot in (M_SKIP_PE, M_STEP_PE, M_FINISH_PE, M_STOP_PE, M_RESUME_PE):
         misc[slot] = -1
     return misc
 
