@@ -6,7 +6,7 @@ import pytest
 from conftest import run_program
 
 from wse_emu import AsmError, assemble
-from wse_emu.asm import parse_file, parse_source
+from wse_emu.asm import linker, parse_file, parse_source
 from wse_emu.asm.disasm import DisasmError, disassemble, disassemble_binary
 from wse_emu.asm.errors import shown_line
 
@@ -218,3 +218,24 @@ def test_parse_source_never_indexes_past_a_line():
     for text in ["main:\r@", "a\x0b\n@", "\n\n\r\r#"]:
         with pytest.raises(AsmError):
             parse_source(text)
+
+
+def test_nested_repeat_loops_are_bounded_together(monkeypatch):
+    """Each loop alone is within the limit; nested, they multiply past it (with the real
+    limit of 2**20, two nested loops of a million would expand for ever)."""
+    monkeypatch.setattr(linker, "MAX_LOOP_ITERATIONS", 10_000)
+    src = """
+.program p
+main:
+    halt
+.layout
+.place p at 0, 0 size 1, 1
+.repeat I = 0, 200
+.repeat J = 0, 200
+.route 0 at 0, 0 size 1, 1 rx ramp tx east
+.end
+.end
+"""
+    with pytest.raises(AsmError, match="iterations in all") as e:
+        assemble(src, 1, 1)
+    assert e.value.line == 8

@@ -64,7 +64,7 @@ class Linked:
         return pos.line, lines[pos.line - 1].strip() if pos.line <= len(lines) else ""
 
 
-MAX_LOOP_ITERATIONS = 1 << 20
+MAX_LOOP_ITERATIONS = 1 << 20  # bindings of all .repeat loops of a layout together
 
 
 def _rect(scope: Scope, trees, pos, width, height):
@@ -82,22 +82,29 @@ def _rect(scope: Scope, trees, pos, width, height):
 
 
 def _expand(items, src, values: dict):
-    """Each layout item once per binding of its enclosing .repeat loops, with its Scope."""
+    """Each layout item once per binding of its enclosing .repeat loops, with its Scope. The
+    bound is on all bindings together: nested loops multiply, and each limited on its own
+    would let two nested ones of a million iterations run for ever."""
+    budget = [MAX_LOOP_ITERATIONS]
     for item in items:
-        yield from _bind(item, item.loops, src, dict(values))
+        yield from _bind(item, item.loops, src, dict(values), budget)
 
 
-def _bind(item, loops, src, values):
+def _bind(item, loops, src, values, budget):
     if not loops:
         yield item, Scope(src, values)
         return
     loop, rest = loops[0], loops[1:]
     scope = Scope(src, values)
     start, stop = scope.int(loop.start), scope.int(loop.stop)
-    if stop - start > MAX_LOOP_ITERATIONS:
-        raise loop.pos.error(f".repeat of {stop - start} iterations is too many")
+    budget[0] -= max(stop - start, 0)
+    if budget[0] < 0:
+        raise loop.pos.error(
+            f".repeat of {stop - start} iterations: the layout's loops would run more than "
+            f"{MAX_LOOP_ITERATIONS} iterations in all"
+        )
     for i in range(start, stop):
-        yield from _bind(item, rest, src, dict(values, **{loop.name: i}))
+        yield from _bind(item, rest, src, dict(values, **{loop.name: i}), budget)
 
 
 def link(
