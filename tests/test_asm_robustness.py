@@ -222,8 +222,8 @@ def test_parse_source_never_indexes_past_a_line():
 
 def test_nested_repeat_loops_are_bounded_together(monkeypatch):
     """Each loop alone is within the limit; nested, they multiply past it (with the real
-    limit of 2**20, two nested loops of a million would expand for ever)."""
-    monkeypatch.setattr(linker, "MAX_LOOP_ITERATIONS", 10_000)
+    limits, two nested loops of a million would expand for ever)."""
+    monkeypatch.setattr(linker, "MAX_LAYOUT_ITERATIONS", 10_000)
     src = """
 .program p
 main:

@@ -105,11 +105,38 @@ main:
 """
 
 
-def test_a_tile_that_receives_a_color_its_route_only_passes_on_is_refused():
+def test_a_tile_that_receives_a_color_its_route_only_passes_on_is_named():
+    """Warned at load, and named in the deadlock report it leads to (not another tile)."""
+    m = Mesh(3, 1)
+    m.load(PASS_BY)
+    (warning,) = m.route_warnings
+    assert "PE (1,0) receives on it (recv at line 8)" in warning
+    assert "add 'ramp' to the tx of color 0 at 1, 0" in warning
+    m.launch()
     with pytest.raises(RunError) as e:
-        Mesh(3, 1).load(PASS_BY)
-    assert "PE (1,0) receives on it (recv at line 8)" in str(e.value)
-    assert "add 'ramp' to the tx of color 0 at 1, 0" in str(e.value)
+        m.run()
+    assert e.value.kind == "deadlock"
+    assert "warning: color 0: PE (1,0) receives on it" in str(e.value)
+
+
+def test_one_image_with_a_relay_role_and_a_receiving_role_loads():
+    """Only the last tile runs the recv; the middle copy relays (its code has the recv)."""
+    src = PASS_BY.replace(
+        "main:\n    recv r1, 0\n    halt",
+        "main:\n    bne %x, 2, done\n    recv r1, 0\ndone:\n    halt",
+    )
+    mesh, result = _run(src, width=3)
+    assert mesh.route_warnings and result.status == "done"
+    assert list(mesh.state.regs[:, 1]) == [0, 0, 7]
+
+
+def test_a_failed_load_leaves_no_half_loaded_program():
+    m = Mesh(3, 1)
+    with pytest.raises(RunError):
+        m.load(PASS_BY.replace("rx west tx ramp", "rx north tx ramp"))
+    assert m.program is None and m.state is None
+    with pytest.raises(RuntimeError, match="no program loaded"):
+        m.launch()
 
 
 def test_the_same_tile_delivering_to_its_ramp_is_accepted():

@@ -43,8 +43,20 @@ def test_output_into_a_missing_directory_fails_before_the_run(tmp_path, option):
 
 def test_bench_outputs_into_a_missing_directory(tmp_path):
     for option in ("--json", "--plot"):
-        r = cli("bench", "gemm", "--m", "8", "--k", "8", "--n", "8", "--mesh", "2x2",
-                option, tmp_path / "missing" / "out")
+        r = cli(
+            "bench",
+            "gemm",
+            "--m",
+            "8",
+            "--k",
+            "8",
+            "--n",
+            "8",
+            "--mesh",
+            "2x2",
+            option,
+            tmp_path / "missing" / "out",
+        )
         assert r.exit_code == 2 and "does not exist" in r.output, r.output
         assert "GEMM" not in r.output
 
@@ -194,8 +206,16 @@ def test_run_without_launch_is_an_error_not_an_empty_done():
         m.run()
 
 
-@pytest.mark.parametrize("kw", [{"max_cycles": 0}, {"max_cycles": -5}, {"batch": 0},
-                                {"max_cycles": 2**70}, {"max_cycles": "10"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"max_cycles": 0},
+        {"max_cycles": -5},
+        {"batch": 0},
+        {"max_cycles": 2**70},
+        {"max_cycles": "10"},
+    ],
+)
 def test_run_refuses_odd_limits(kw):
     m = loaded()
     m.launch()
@@ -214,8 +234,16 @@ def test_load_refuses_objects_that_are_not_programs():
 def test_json_records_status_program_arch_mesh_and_version(tmp_path):
     prog = tmp_path / "dead.wsa"
     prog.write_text(".program p\n.data c f32[2]\nmain:\n    recv r1, 1\n    halt\n")
-    r = cli("run", prog, "--json", tmp_path / "s.json", "--out", f"c={tmp_path / 'c.npy'}",
-            "--max-cycles", 1000)
+    r = cli(
+        "run",
+        prog,
+        "--json",
+        tmp_path / "s.json",
+        "--out",
+        f"c={tmp_path / 'c.npy'}",
+        "--max-cycles",
+        1000,
+    )
     assert r.exit_code == 3
     rec = json.loads((tmp_path / "s.json").read_text())
     assert rec["status"] in ("deadlock", "fault") and rec["message"]
@@ -232,13 +260,54 @@ def test_out_records_the_origin_of_the_rectangle_it_saves(tmp_path):
         ".program work\n.data v f32[2]\nmain:\n    mov r1, 1.0\n    st.f32 [v], r1\n    halt\n"
         ".layout\n.place idle at 0, 0 size 1, 1\n.place work at 1, 0 size 3, 1\n"
     )
-    r = cli("run", prog, "--mesh", "4x1", "--out", f"v={tmp_path / 'v.npy'}",
-            "--json", tmp_path / "s.json")
+    r = cli(
+        "run",
+        prog,
+        "--mesh",
+        "4x1",
+        "--out",
+        f"v={tmp_path / 'v.npy'}",
+        "--json",
+        tmp_path / "s.json",
+    )
     assert r.exit_code == 0, r.output
     assert np.load(tmp_path / "v.npy").shape == (1, 3, 2)
     assert "v of PEs from (1,0), shape (1, 3, 2)" in r.output
     rec = json.loads((tmp_path / "s.json").read_text())
     assert rec["outputs"]["v"]["origin"] == [1, 0]
+
+
+def test_out_without_npy_suffix_reports_the_file_written(tmp_path):
+    prog = tmp_path / "p.wsa"
+    prog.write_text(".data v f32[2]\nmain:\n    halt\n")
+    r = cli("run", prog, "--out", f"v={tmp_path / 'res'}", "--json", tmp_path / "s.json")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "res.npy").exists()
+    assert f"wrote {tmp_path / 'res.npy'}:" in r.output
+    rec = json.loads((tmp_path / "s.json").read_text())
+    assert rec["outputs"]["v"]["path"] == str(tmp_path / "res.npy")
+
+
+def test_out_of_a_symbol_whose_shape_differs_fails_before_the_run(tmp_path):
+    prog = tmp_path / "p.wsa"
+    prog.write_text(
+        ".program a\n.data v f32[2]\nmain:\n    halt\n"
+        ".program b\n.data v f32[3]\nmain:\n    halt\n"
+        ".layout\n.place a at 0, 0 size 1, 1\n.place b at 1, 0 size 1, 1\n"
+    )
+    r = cli("run", prog, "--mesh", "2x1", "--out", f"v={tmp_path / 'v.npy'}")
+    assert r.exit_code == 2, r.output
+    assert "error: --out v:" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "v.npy").exists()
+
+
+def test_in_of_an_array_of_strings_is_a_clear_error(tmp_path):
+    prog = tmp_path / "p.wsa"
+    prog.write_text(".data v f32[2]\nmain:\n    halt\n")
+    np.save(tmp_path / "s.npy", np.array(["a", "b"]))
+    r = cli("run", prog, "--in", f"v={tmp_path / 's.npy'}")
+    assert r.exit_code == 2, r.output
+    assert "error: --in v:" in r.output and "expected numbers" in r.output
 
 
 # ---------------------------------------------------------------- bench gemm --matrix
@@ -254,8 +323,12 @@ def write_mtx(path, A):
 
 @pytest.mark.parametrize(
     "text",
-    ["not a matrix market file\n", "%%MatrixMarket matrix coordinate real general\n3 3 2\n1 1\n",
-     "%%MatrixMarket matrix coordinate complex general\n2 2 1\n1 1 1.0 2.0\n", ""],
+    [
+        "not a matrix market file\n",
+        "%%MatrixMarket matrix coordinate real general\n3 3 2\n1 1\n",
+        "%%MatrixMarket matrix coordinate complex general\n2 2 1\n1 1 1.0 2.0\n",
+        "",
+    ],
 )
 def test_bench_gemm_bad_matrix_is_a_clear_error(tmp_path, text):
     path = tmp_path / "bad.mtx"
@@ -269,8 +342,18 @@ def test_bench_gemm_matrix_of_tiny_values_is_reported_and_not_verified(tmp_path)
     rng = np.random.default_rng(3)
     A = np.where(rng.random((6, 6)) < 0.5, rng.standard_normal((6, 6)) * 1e-9, 0.0)
     path = write_mtx(tmp_path / "tiny.mtx", A)
-    r = cli("bench", "gemm", "--mesh", "4x4", "--n", "4", "--matrix", path,
-            "--json", tmp_path / "g.json")
+    r = cli(
+        "bench",
+        "gemm",
+        "--mesh",
+        "4x4",
+        "--n",
+        "4",
+        "--matrix",
+        path,
+        "--json",
+        tmp_path / "g.json",
+    )
     nnz = int(np.count_nonzero(A))
     assert f"6x6 (zero-padded to 8x8 for the mesh), {nnz} nonzeros" in r.output, r.output
     assert f"sparsity {1 - nnz / 36:.4f}" in r.output
@@ -304,10 +387,18 @@ def test_bench_gemm_matrix_refuses_sparsity_and_pattern(tmp_path, option):
 def test_disasm_of_a_corrupt_binary_is_a_clear_error(tmp_path):
     from wse_emu import isa
 
-    np.savez(tmp_path / "b.npz", code=np.zeros((2, isa.ENCODING_WORDS), np.int32),
-             bases=np.array([[0]]), names=np.array(["x"]))
-    np.savez(tmp_path / "f.npz", code=np.zeros((2, isa.ENCODING_WORDS)), bases=np.array([0]),
-             names=np.array(["x"]))
+    np.savez(
+        tmp_path / "b.npz",
+        code=np.zeros((2, isa.ENCODING_WORDS), np.int32),
+        bases=np.array([[0]]),
+        names=np.array(["x"]),
+    )
+    np.savez(
+        tmp_path / "f.npz",
+        code=np.zeros((2, isa.ENCODING_WORDS)),
+        bases=np.array([0]),
+        names=np.array(["x"]),
+    )
     np.save(tmp_path / "plain.npy", np.zeros(3))
     for name in ("b.npz", "f.npz", "plain.npy"):
         r = cli("disasm", tmp_path / name)

@@ -236,6 +236,8 @@ def _prepare(prog, mesh, arch, overrides, inputs):
         _fail(f"{prog}: {e}")
     except MeshSizeError as e:
         _fail(f"error: --mesh: {e}")
+    for warning in m.route_warnings:
+        click.echo(f"{prog}: warning: {warning}", err=True)
     for binding in inputs:
         sym, path = _parse_binding(binding, "--in")
         try:
@@ -245,7 +247,7 @@ def _prepare(prog, mesh, arch, overrides, inputs):
         x0, y0, w, h = _symbol_rect(linked, sym)
         try:
             m.memcpy_h2d(sym, arr, x0, y0, w, h)
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             _fail(f"error: --in {sym}: {e}")
     m.launch()
     return linked, m, profile
@@ -278,11 +280,18 @@ def _prepare(prog, mesh, arch, overrides, inputs):
 def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, quiet, post_mortem):
     """Assemble PROG, load it onto a mesh, run it and report cycles and statistics."""
     outs = [_parse_binding(b, "--out") for b in outputs]
+    # np.save appends .npy to a name without it: check and report the file it writes
+    outs = [(sym, path if path.endswith(".npy") else path + ".npy") for sym, path in outs]
     _writable(json_path, "--json")
     for sym, path in outs:
         _writable(path, f"--out {sym}")
     linked, m, profile = _prepare(prog, mesh, arch, overrides, inputs)
     rects = {sym: _symbol_rect(linked, sym) for sym, _ in outs}
+    for sym, rect in rects.items():  # copies that would fail after the run fail now
+        try:
+            m.memcpy_d2h(sym, *rect)
+        except ValueError as e:
+            _fail(f"error: --out {sym}: {e}")
     try:
         result = m.run(max_cycles=max_cycles, check=False)
     except KeyboardInterrupt:

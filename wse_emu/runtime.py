@@ -93,6 +93,7 @@ class Mesh:
         check_memory(self.width, self.height, self.arch)
         self.program: Linked | None = None
         self.state = None
+        self.route_warnings: list[str] = []  # found at load (Mesh._check_delivery)
         self.launched = False  # run() before launch() would report an empty run as done
 
     @property
@@ -122,6 +123,7 @@ class Mesh:
             )
         self.program = None
         self.launched = False
+        self.route_warnings = []
         code = decode(linked.code, self.arch)
         a = self.arch
         storage = queue_storage(
@@ -136,8 +138,8 @@ class Mesh:
             self.height,
         )
         check_memory(self.width, self.height, a, len(linked.code), int(storage.sum()))
-        self.program = linked
-        self.state = S = new_state(
+        self.state = None  # published below, only once every check has passed
+        S = new_state(
             code,
             self.n_pe,
             len(linked.images),
@@ -156,7 +158,7 @@ class Mesh:
                 f"route error on color {color} (sent from PE ({src % self.width},"
                 f"{src // self.width})): {self._route_problem(int(problem), int(where))}",
             )
-        self._check_delivery(linked)
+        self.route_warnings = self._check_delivery(linked)
         S.pe[:, K.P_IMG] = linked.pe_image
         ends = np.array([im.base + len(im.code) for im in linked.images] + [0], np.int64)
         S.pe[:, K.P_CEND] = ends[linked.pe_image]  # -1 (no image) picks the 0
@@ -173,28 +175,33 @@ class Mesh:
             pes = np.flatnonzero(linked.pe_image == i)
             for addr, data in image.init:
                 S.sram8[pes, addr : addr + len(data)] = np.frombuffer(data, np.uint8)
+        self.program, self.state = linked, S
         return linked
 
-    def _check_delivery(self, linked: Linked):
-        """A tile that receives on a color (recv, fabric input, data task) while its router
-        forwards that color past it at every switch position, never to its ramp, would
-        wait forever, and the deadlock report would blame another tile."""
+    def _check_delivery(self, linked: Linked) -> list[str]:
+        """Tiles whose code receives on a color (recv, fabric input, data task) while their
+        router forwards that color past them at every switch position, never to their ramp.
+        Such a tile waits forever if it reaches the receive, and the deadlock report would
+        blame another tile; but one image may hold both roles (a relay copy that never runs
+        its receive), so this is a warning kept with the mesh, not an error. One per color."""
         near = sum(1 << d for d in range(4))  # rx bits of the four neighbours
         ramp = 1 << 4
         passes = (linked.rx & near).any(axis=2) & ~(linked.tx & ramp).any(axis=2)
+        found, seen = [], set()
         for p, c in zip(*np.nonzero(passes)):
             i = linked.pe_image[p]
-            if i < 0:
+            if i < 0 or int(c) in seen:
                 continue
             use = _receives(linked.images[i], int(c))
             if use:
+                seen.add(int(c))
                 x, y = p % self.width, p // self.width
-                raise RunError(
-                    "route",
-                    f"route error on color {c}: PE ({x},{y}) receives on it ({use}) but its "
-                    f"route passes the color on without delivering it (add 'ramp' to the tx "
-                    f"of color {c} at {x}, {y})",
+                found.append(
+                    f"color {c}: PE ({x},{y}) receives on it ({use}) but its route passes "
+                    f"the color on without delivering it (add 'ramp' to the tx of color {c} "
+                    f"at {x}, {y} if it should receive)"
                 )
+        return found
 
     def _route_problem(self, problem: int, where: int) -> str:
         """What is wrong where a multicast tree failed (fabric.walk's error)."""
@@ -412,6 +419,7 @@ class Mesh:
             lines.append(f"  {self.where(p)}: {self.pe_state(p)}")
         if len(stuck) > 32:
             lines.append(f"  ... and {len(stuck) - 32} more")
+        lines += [f"  warning: {w}" for w in self.route_warnings]
         return "\n".join(lines)
 
 

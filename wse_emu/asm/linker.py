@@ -64,7 +64,10 @@ class Linked:
         return pos.line, lines[pos.line - 1].strip() if pos.line <= len(lines) else ""
 
 
-MAX_LOOP_ITERATIONS = 1 << 20  # bindings of all .repeat loops of a layout together
+MAX_LOOP_ITERATIONS = 1 << 20  # iterations of one .repeat loop
+# iterations of all .repeat loops of a layout together: a full-wafer layout (757 x 996 PEs)
+# with a few per-PE items needs some millions; more would take minutes to expand
+MAX_LAYOUT_ITERATIONS = 1 << 23
 
 
 def _rect(scope: Scope, trees, pos, width, height):
@@ -82,10 +85,10 @@ def _rect(scope: Scope, trees, pos, width, height):
 
 
 def _expand(items, src, values: dict):
-    """Each layout item once per binding of its enclosing .repeat loops, with its Scope. The
-    bound is on all bindings together: nested loops multiply, and each limited on its own
-    would let two nested ones of a million iterations run for ever."""
-    budget = [MAX_LOOP_ITERATIONS]
+    """Each layout item once per binding of its enclosing .repeat loops, with its Scope. Each
+    loop is bounded, and so are all iterations together: nested loops multiply, and two
+    nested ones of a million iterations each would run for ever."""
+    budget = [MAX_LAYOUT_ITERATIONS]
     for item in items:
         yield from _bind(item, item.loops, src, dict(values), budget)
 
@@ -97,11 +100,15 @@ def _bind(item, loops, src, values, budget):
     loop, rest = loops[0], loops[1:]
     scope = Scope(src, values)
     start, stop = scope.int(loop.start), scope.int(loop.stop)
+    if stop - start > MAX_LOOP_ITERATIONS:
+        raise loop.pos.error(
+            f".repeat of {stop - start} iterations is too many (limit {MAX_LOOP_ITERATIONS})"
+        )
     budget[0] -= max(stop - start, 0)
     if budget[0] < 0:
         raise loop.pos.error(
             f".repeat of {stop - start} iterations: the layout's loops would run more than "
-            f"{MAX_LOOP_ITERATIONS} iterations in all"
+            f"{MAX_LAYOUT_ITERATIONS} iterations in all"
         )
     for i in range(start, stop):
         yield from _bind(item, rest, src, dict(values, **{loop.name: i}), budget)
