@@ -73,6 +73,15 @@ class Insn:
     def n_fields(self) -> int:
         return sum(2 if op.kind == "addr" else 1 for op in self.operands)
 
+    @property
+    def fields(self) -> tuple[int, ...]:
+        """Each operand's first field in the encoding (0 = word 4); an addr takes two."""
+        starts, f = [], 0
+        for op in self.operands:
+            starts.append(f)
+            f += 2 if op.kind == "addr" else 1
+        return tuple(starts)
+
 
 def _operand(text: str) -> Operand:
     kind, _, default = text.partition("=")

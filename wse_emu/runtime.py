@@ -11,7 +11,7 @@ import numpy as np
 from . import isa
 from .arch import ArchProfile
 from .asm import Linked, ProgramSet, assemble, parse_file
-from .asm.assembler import dtype_array
+from .asm.assembler import dtype_array, out_of_range
 from .engine import kinds as K
 from .engine.core import launch as engine_launch
 from .engine.core import run as engine_run
@@ -455,19 +455,13 @@ def _convert(symbol: str, arr: np.ndarray, dtype: str, safe: bool) -> np.ndarray
         with np.errstate(all="ignore"):
             return dtype_array(arr, dtype)
     flat = arr.reshape(-1)
-    if dtype.startswith("i"):
-        info = np.iinfo(f"int{dtype[1:]}")
-        with np.errstate(invalid="ignore"):
-            v = np.rint(flat) if flat.dtype.kind == "f" else flat
-            bad = ~((v >= info.min) & (v <= info.max))  # NaN compares false
-        why = f"outside [{info.min}, {info.max}]"
-    else:
-        with np.errstate(over="ignore"):
-            out = dtype_array(flat, dtype)
-        bad = np.isfinite(flat) & ~np.isfinite(out.astype(np.float32))
-        why = f"too large for {dtype} (it would become inf)"
-    if bad.any():
-        i = int(np.argmax(bad))
+    i = out_of_range(flat, dtype)
+    if i is not None:
+        if dtype in isa.FLOAT_DTYPES:
+            why = f"too large for {dtype} (it would become inf)"
+        else:
+            info = np.iinfo(f"int{dtype[1:]}")
+            why = f"outside [{info.min}, {info.max}]"
         index = np.unravel_index(i, arr.shape) if arr.ndim else ()
         where = tuple(map(int, index))
         raise ValueError(
@@ -486,7 +480,7 @@ def _receives(image, color: int) -> str:
     for word, pos in zip(image.code, image.positions):
         row = table[word[0]]
         if row.sem in ("recv", "dfin"):
-            field = 4 + [op.kind for op in row.operands].index("color")
+            field = 4 + row.fields[[op.kind for op in row.operands].index("color")]
             if word[field] == color:
                 return f"{row.mnemonic} at line {pos.line}"
     return ""

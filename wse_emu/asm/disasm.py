@@ -48,8 +48,7 @@ def check_word(word) -> None:
     mask = int(word[3])
     if not 0 <= mask < 1 << isa.N_FIELDS:
         raise DisasmError(f"{row.mnemonic}: immediate mask {mask} out of range")
-    fi = 0
-    for op in row.operands:
+    for op, fi in zip(row.operands, row.fields):
         imm = (mask >> fi) & 1
         if not imm or op.kind in ("rd", "rs", "dsd", "addr", "task"):
             lo, hi = _FIELD_RANGE.get(op.kind, (-(2**31), 2**31 - 1))
@@ -57,7 +56,6 @@ def check_word(word) -> None:
                 raise DisasmError(
                     f"{row.mnemonic}: {op.kind} field {int(word[4 + fi])} out of range {lo}-{hi}"
                 )
-        fi += 2 if op.kind == "addr" else 1
 
 
 def disassemble(word, labels: dict | None = None, tasks: list | None = None) -> str:

@@ -232,15 +232,15 @@ def _check_targets(image: Image, prog):
     table = isa.table()
     names = {pc: name for name, pc in image.labels.items()}
     for word, where in zip(image.code, image.positions):
-        field = 4
-        for op in table[word[0]].operands:
+        row = table[word[0]]
+        for op, f in zip(row.operands, row.fields):
+            field = 4 + f
             if op.kind == "label" and word[field] >= end:
                 raise where.error(
                     f"label {names.get(int(word[field]), '?')!r} is at the end of program "
                     f"{image.program!r}: no instruction follows it",
                     "add the instruction to run there (halt, ret, jmp ...)",
                 )
-            field += 2 if op.kind == "addr" else 1
 
 
 def _check_arch(image: Image, arch: ArchProfile):
