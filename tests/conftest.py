@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from wse_emu import Mesh, assemble
+from wse_emu.arch import ArchProfile
 
 
 def run_program(
@@ -42,3 +43,11 @@ def pair_layout(sender: str, receiver: str, color: int) -> str:
 .route {color} at 0, 0 size 1, 1 rx ramp tx east
 .route {color} at 1, 0 size 1, 1 rx west tx ramp
 """
+
+
+def vector_add_cycles(arch="wse3", n=64):
+    """Cycles of programs/vector_add.wsa on one PE by the cost table's rules: three DSD
+    writes, the vadd's start-up, elements and drain (halt waits for it), the halt."""
+    p = ArchProfile(arch)
+    op = p["vector_startup"] + -(-n // p["fp16_basic"]) + p["vector_drain"]
+    return 3 * p["dsd_write"] + op + p["scalar"]

@@ -56,8 +56,16 @@ def section(out, command):
 def test_breakpoint_on_a_label_stops_only_that_tile(gemv_inputs):
     d, _, _ = gemv_inputs
     col = gemv_image(2).labels["column"]
-    code, out = debug(GEMV, ["break column tile 2,0", "continue", "continue", "info breakpoints"],
-                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    code, out = debug(
+        GEMV,
+        ["break column tile 2,0", "continue", "continue", "info breakpoints"],
+        "--mesh",
+        "4x1",
+        "--in",
+        f"a={d / 'a.npy'}",
+        "--in",
+        f"x={d / 'x.npy'}",
+    )
     stops = re.findall(r"Breakpoint 1, column on tile \((\d), (\d)\)\ntile \(2, 0\) pc (\d+)", out)
     assert stops == [("2", "0", str(col))] * 2
     assert "hit 2 times" in out
@@ -67,11 +75,22 @@ def test_breakpoint_on_a_label_stops_only_that_tile(gemv_inputs):
 def test_write_watchpoint_reports_pc_and_old_and_new_values(gemv_inputs):
     d, a, x = gemv_inputs
     im = gemv_image(2)
-    code, out = debug(GEMV, ["tile 2 0", "watch y[0]", "continue", "continue"], "--mesh", "4x1",
-                      "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    code, out = debug(
+        GEMV,
+        ["tile 2 0", "watch y[0]", "continue", "continue"],
+        "--mesh",
+        "4x1",
+        "--in",
+        f"a={d / 'a.npy'}",
+        "--in",
+        f"x={d / 'x.npy'}",
+    )
     writer = im.labels["column"] + 2  # the vfmachs
-    hits = re.findall(r"Watchpoint 1: y\[0\] on tile \(2, 0\) written by pc (\d+) .*\n"
-                      r"Old value = (\S+)\nNew value = (\S+)", out)
+    hits = re.findall(
+        r"Watchpoint 1: y\[0\] on tile \(2, 0\) written by pc (\d+) .*\n"
+        r"Old value = (\S+)\nNew value = (\S+)",
+        out,
+    )
     assert [int(h[0]) for h in hits] == [writer, writer]
     a2 = a[0, 2].astype(np.float64)  # tile 2's columns: a2[k, :] is column k
     x2 = x[0, 2].astype(np.float64)
@@ -83,10 +102,21 @@ def test_write_watchpoint_reports_pc_and_old_and_new_values(gemv_inputs):
 
 def test_fabric_watchpoint_reports_payload_and_source(gemv_inputs):
     d, a, x = gemv_inputs
-    code, out = debug(GEMV, ["watch color 0 at 1,0", "continue"], "--mesh", "4x1",
-                      "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
-    m = re.search(r"Watchpoint 1: a wavelet of color 0 landed at tile \(1, 0\) at cycle \d+, "
-                  r"sent by tile \((\d), (\d)\)\npayload 0x([0-9a-f]{8})", out)
+    code, out = debug(
+        GEMV,
+        ["watch color 0 at 1,0", "continue"],
+        "--mesh",
+        "4x1",
+        "--in",
+        f"a={d / 'a.npy'}",
+        "--in",
+        f"x={d / 'x.npy'}",
+    )
+    m = re.search(
+        r"Watchpoint 1: a wavelet of color 0 landed at tile \(1, 0\) at cycle \d+, "
+        r"sent by tile \((\d), (\d)\)\npayload 0x([0-9a-f]{8})",
+        out,
+    )
     assert m and m.group(1, 2) == ("0", "0")
     y = np.float32(0)  # tile 0's partial y[0], as the kernel sums it
     for k in range(16):
@@ -99,15 +129,20 @@ def test_link_watchpoint_contention_and_backpressure(tmp_path):
     prog.write_text(STREAMS)
     _, out = debug(prog, ["watch link 1,0 east"] + ["continue"] * 4, "--mesh", "3x1")
     # both streams cross that link: one waits for the other
-    assert re.search(r"Watchpoint 1: link \(1, 0\) east is full: a wavelet of color \d from "
-                     r"tile \(\d, 0\) waited \d+ cycles for it", out)
+    assert re.search(
+        r"Watchpoint 1: link \(1, 0\) east is full: a wavelet of color \d from "
+        r"tile \(\d, 0\) waited \d+ cycles for it",
+        out,
+    )
     # and when the sink's queue fills, the sender upstream of the link is held back
     assert "link (1, 0) east is backpressured: tile (0, 0) is blocked sending color 1" in out
     prog2 = tmp_path / "slow.wsa"
     prog2.write_text(SLOW_CONSUMER)
     _, out = debug(prog2, ["watch link 0,0 east", "continue"], "--mesh", "2x1")
-    assert ("Watchpoint 1: link (0, 0) east is backpressured: tile (0, 0) is blocked sending "
-            "color 5 through it") in out
+    assert (
+        "Watchpoint 1: link (0, 0) east is backpressured: tile (0, 0) is blocked sending "
+        "color 5 through it"
+    ) in out
 
 
 def test_why_names_the_cycle_of_a_deadlock(tmp_path):
@@ -117,22 +152,27 @@ def test_why_names_the_cycle_of_a_deadlock(tmp_path):
     prog.write_text(DEADLOCK)
     code, out = debug(prog, ["continue", "why", "why 1,0", "mesh"], "--mesh", "2x1")
     assert code == 3
-    assert ("tile (0, 0) pc 0 waits for a wavelet of color 1; it can come from (1, 0)\n"
-            "tile (1, 0) pc 3 waits for a wavelet of color 2; it can come from (0, 0)\n"
-            "deadlock: a cycle of waits: (0, 0) -> (1, 0) -> (0, 0)") in out
+    assert (
+        "tile (0, 0) pc 0 waits for a wavelet of color 1; it can come from (1, 0)\n"
+        "tile (1, 0) pc 3 waits for a wavelet of color 2; it can come from (0, 0)\n"
+        "deadlock: a cycle of waits: (0, 0) -> (1, 0) -> (0, 0)"
+    ) in out
     assert section(out, "mesh")[0] == "  0 [r] r "
 
 
 def test_why_on_a_tile_waiting_for_a_halted_sender(tmp_path):
     prog = tmp_path / "p.wsa"
-    prog.write_text(""".program snd
+    prog.write_text(
+        """.program snd
 main:
     halt
 .program rcv
 main:
     recv r1, 4
     halt
-""" + pair_layout("snd", "rcv", 4))
+"""
+        + pair_layout("snd", "rcv", 4)
+    )
     _, out = debug(prog, ["continue", "why 1,0"], "--mesh", "2x1")
     assert "every tile that could send it has halted: it will never come" in out
 
@@ -140,8 +180,16 @@ main:
 def test_stepping_commands(gemv_inputs):
     d, _, _ = gemv_inputs
     im = gemv_image(0)
-    code, out = debug(GEMV, ["stepi", "stepi 3", "step", "until 100", "info stats"],
-                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    code, out = debug(
+        GEMV,
+        ["stepi", "stepi 3", "step", "until 100", "info stats"],
+        "--mesh",
+        "4x1",
+        "--in",
+        f"a={d / 'a.npy'}",
+        "--in",
+        f"x={d / 'x.npy'}",
+    )
     pcs = [int(m) for m in re.findall(r"^tile \(0, 0\) pc (\d+)", out, re.M)]
     main_pc = im.labels["main"]
     assert pcs[0] == main_pc + 1 and pcs[1] == main_pc + 4
@@ -155,7 +203,8 @@ def test_stepping_commands(gemv_inputs):
 
 def test_finish_runs_to_the_end_of_the_task(tmp_path):
     prog = tmp_path / "p.wsa"
-    prog.write_text(""".program snd
+    prog.write_text(
+        """.program snd
 main:
     send 1, 7
     send 1, 9
@@ -173,10 +222,25 @@ main:
     halt
 more:
     ret
-""" + pair_layout("snd", "rcv", 1))
-    code, out = debug(prog, ["break on_data tile 1,0", "continue", "info registers", "info tasks",
-                             "finish", "info queues", "continue", "finish", "print got"],
-                      "--mesh", "2x1")
+"""
+        + pair_layout("snd", "rcv", 1)
+    )
+    code, out = debug(
+        prog,
+        [
+            "break on_data tile 1,0",
+            "continue",
+            "info registers",
+            "info tasks",
+            "finish",
+            "info queues",
+            "continue",
+            "finish",
+            "print got",
+        ],
+        "--mesh",
+        "2x1",
+    )
     assert "Breakpoint 1, on_data on tile (1, 0)" in out
     regs = section(out, "info registers")
     assert regs[0].split()[1] == "7"  # the wavelet's payload, in r0 at task entry
@@ -190,11 +254,33 @@ more:
 
 def test_inspection_commands(gemv_inputs):
     d, a, x = gemv_inputs
-    code, out = debug(GEMV, ["tile 1 0", "break forward tile 1,0", "continue", "info dsds",
-                             "print y[0:4]", "x/4f32 y", "x/2f16 x", "x/2x y", "x/1i16 x",
-                             "x/2bf16 a", "x/2i8 a", "list", "disassemble", "info routes",
-                             "info queues", "info tasks"],
-                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    code, out = debug(
+        GEMV,
+        [
+            "tile 1 0",
+            "break forward tile 1,0",
+            "continue",
+            "info dsds",
+            "print y[0:4]",
+            "x/4f32 y",
+            "x/2f16 x",
+            "x/2x y",
+            "x/1i16 x",
+            "x/2bf16 a",
+            "x/2i8 a",
+            "list",
+            "disassemble",
+            "info routes",
+            "info queues",
+            "info tasks",
+        ],
+        "--mesh",
+        "4x1",
+        "--in",
+        f"a={d / 'a.npy'}",
+        "--in",
+        f"x={d / 'x.npy'}",
+    )
     m = Mesh(4, 1)
     m.load(assemble(parse_file(GEMV), 4, 1, m.arch))
     m.memcpy_h2d("a", a)
@@ -212,8 +298,9 @@ def test_inspection_commands(gemv_inputs):
     assert section(out, "x/2x y")[0].split(":")[1].split() == [f"0x{w:08x}" for w in words]
     assert section(out, "x/1i16 x")[0].split(":")[1].split() == [str(x[0, 1, :1].view(np.int16)[0])]
     assert len(section(out, "x/2bf16 a")[0].split(":")[1].split()) == 2
-    assert section(out, "x/2i8 a")[0].split(":")[1].split() == \
-        [str(v) for v in a[0, 1].ravel()[:1].view(np.int8)]
+    assert section(out, "x/2i8 a")[0].split(":")[1].split() == [
+        str(v) for v in a[0, 1].ravel()[:1].view(np.int8)
+    ]
     dsds = section(out, "info dsds")
     assert any(re.match(r"d2\s+fabric in\s+color 0\s+length 32", ln) for ln in dsds)
     assert any(re.match(r"d0\s+memory\s+address \d+\s+length 32\s+stride 1", ln) for ln in dsds)
@@ -221,8 +308,10 @@ def test_inspection_commands(gemv_inputs):
     assert any(ln.startswith("=>") and "mov r5, LAST" in ln for ln in listing)
     dis = section(out, "disassemble")
     assert any(ln.startswith("=>") and "mov r5, 0" in ln for ln in dis)
-    assert section(out, "info routes") == ["color  0: *pos 0: rx west tx ramp",
-                                           "color  1: *pos 0: rx ramp tx east"]
+    assert section(out, "info routes") == [
+        "color  0: *pos 0: rx west tx ramp",
+        "color  1: *pos 0: rx ramp tx east",
+    ]
     assert section(out, "info queues")[0].startswith("color  0: 0 waiting")
     assert section(out, "info tasks") == ["no tasks; running main"]
 
@@ -230,22 +319,51 @@ def test_inspection_commands(gemv_inputs):
 def test_info_routes_shows_switch_positions(tmp_path):
     prog = tmp_path / "m.wsa"
     prog.write_text(MOVING_ROOT)
-    _, out = debug(prog, ["tile 1 0", "info routes", "break next tile 1,0", "continue",
-                          "continue", "info routes"], "--mesh", "3x1")
+    _, out = debug(
+        prog,
+        ["tile 1 0", "info routes", "break next tile 1,0", "continue", "continue", "info routes"],
+        "--mesh",
+        "3x1",
+    )
     first = section(out, "info routes")
-    assert first == ["color  0: *pos 0: rx west tx east,ramp; pos 1: rx ramp tx east,west; "
-                     "pos 2: rx east tx west,ramp"]
+    assert first == [
+        "color  0: *pos 0: rx west tx east,ramp; pos 1: rx ramp tx east,west; "
+        "pos 2: rx east tx west,ramp"
+    ]
     assert "*pos 2" in out.rsplit("(wse) info routes\n", 1)[1]  # after its turn as root
 
 
 def test_breakpoint_management(gemv_inputs):
     d, _, _ = gemv_inputs
-    code, out = debug(GEMV, ["break column tile 1,0 if r1 == 3", "tbreak forward tile 3,0",
-                             "break done all", "disable 3", "info breakpoints", "continue",
-                             "info registers", "delete 1", "continue", "info breakpoints",
-                             "enable 3", "continue", "delete", "info breakpoints",
-                             "break nowhere", "break column if r1 ==", "delete 99", "bogus"],
-                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    code, out = debug(
+        GEMV,
+        [
+            "break column tile 1,0 if r1 == 3",
+            "tbreak forward tile 3,0",
+            "break done all",
+            "disable 3",
+            "info breakpoints",
+            "continue",
+            "info registers",
+            "delete 1",
+            "continue",
+            "info breakpoints",
+            "enable 3",
+            "continue",
+            "delete",
+            "info breakpoints",
+            "break nowhere",
+            "break column if r1 ==",
+            "delete 99",
+            "bogus",
+        ],
+        "--mesh",
+        "4x1",
+        "--in",
+        f"a={d / 'a.npy'}",
+        "--in",
+        f"x={d / 'x.npy'}",
+    )
     table = section(out, "info breakpoints")
     assert table[1].startswith("1    breakpoint  y") and "if r1 == 3" in table[1]
     assert table[2].startswith("2    tbreakpoint y")
@@ -273,8 +391,11 @@ def test_exit_status_follows_the_program(gemv_inputs):
 def test_post_mortem_opens_the_debugger_at_the_fault(tmp_path):
     prog = tmp_path / "f.wsa"
     prog.write_text("main:\n    mov r1, 60000\n    st.i32 [r1], r1\n    halt\n")
-    r = CliRunner().invoke(main, ["run", str(prog), "--post-mortem", "-q"],
-                           input="status\nprint\ninfo registers\nquit\n")
+    r = CliRunner().invoke(
+        main,
+        ["run", str(prog), "--post-mortem", "-q"],
+        input="status\nprint\ninfo registers\nquit\n",
+    )
     assert r.exit_code == 3
     assert "tile (0, 0) pc 1" in r.output and "faulted" in r.output
     assert "runtime fault at PE (0,0) pc 1" in r.output
@@ -299,14 +420,33 @@ def test_interactive_session_through_a_terminal(gemv_inputs):
     import pexpect
 
     d, _, _ = gemv_inputs
-    child = pexpect.spawn(sys.executable, ["-m", "wse_emu.cli", "debug", str(GEMV), "--mesh",
-                                           "4x1", "--in", f"a={d / 'a.npy'}", "--in",
-                                           f"x={d / 'x.npy'}"], encoding="utf-8", timeout=120)
+    child = pexpect.spawn(
+        sys.executable,
+        [
+            "-m",
+            "wse_emu.cli",
+            "debug",
+            str(GEMV),
+            "--mesh",
+            "4x1",
+            "--in",
+            f"a={d / 'a.npy'}",
+            "--in",
+            f"x={d / 'x.npy'}",
+        ],
+        encoding="utf-8",
+        timeout=120,
+    )
     child.expect(r"tile \(0, 0\) pc \d+ .*running")
     child.expect_exact("(wse) ")
-    converse(child, [("break column tile 1,0", "Breakpoint 1 at pc"),
-                     ("continue", r"Breakpoint 1, column on tile \(1, 0\)"),
-                     ("print y[0:2]", r"y\[0:2\] = \[")])
+    converse(
+        child,
+        [
+            ("break column tile 1,0", "Breakpoint 1 at pc"),
+            ("continue", r"Breakpoint 1, column on tile \(1, 0\)"),
+            ("print y[0:2]", r"y\[0:2\] = \["),
+        ],
+    )
     quit_with(child, 4)
 
 
@@ -336,8 +476,9 @@ def test_ctrl_c_during_continue_returns_to_the_prompt(tmp_path):
 
     prog = tmp_path / "spin.wsa"
     prog.write_text("main:\nloop:\n    jmp loop\n")
-    child = pexpect.spawn(sys.executable, ["-m", "wse_emu.cli", "debug", str(prog)],
-                          encoding="utf-8", timeout=120)
+    child = pexpect.spawn(
+        sys.executable, ["-m", "wse_emu.cli", "debug", str(prog)], encoding="utf-8", timeout=120
+    )
     child.expect_exact("(wse) ")
     child.sendline("continue")
     child.expect_exact("continue")
@@ -356,18 +497,34 @@ def test_break_by_line_and_address_and_watch_by_address(gemv_inputs):
     line = 29  # vfmachs d0, d1, r3 in programs/gemv.wsa
     pc = next(i for i, pos in enumerate(im.positions) if pos.line == line) + im.base
     y_addr = im.symbols["y"].addr
-    code, out = debug(GEMV, [f"break {line}", "continue", "delete", f"break *{pc + 1}",
-                             "continue", "delete", f"watch {y_addr}", "continue"],
-                      "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}")
+    code, out = debug(
+        GEMV,
+        [
+            f"break {line}",
+            "continue",
+            "delete",
+            f"break *{pc + 1}",
+            "continue",
+            "delete",
+            f"watch {y_addr}",
+            "continue",
+        ],
+        "--mesh",
+        "4x1",
+        "--in",
+        f"a={d / 'a.npy'}",
+        "--in",
+        f"x={d / 'x.npy'}",
+    )
     assert re.search(rf"Breakpoint 1, line {line} on tile \(0, 0\)\ntile \(0, 0\) pc {pc} ", out)
-    assert re.search(rf"Breakpoint 2, \*{pc + 1} on tile \(0, 0\)\ntile \(0, 0\) pc {pc + 1} ",
-                     out)
+    assert re.search(rf"Breakpoint 2, \*{pc + 1} on tile \(0, 0\)\ntile \(0, 0\) pc {pc + 1} ", out)
     assert re.search(rf"Watchpoint 3: \*{y_addr} on tile \(0, 0\) written by pc {pc} ", out)
 
 
 def test_queue_contents_show_payloads_and_arrival_times(tmp_path):
     prog = tmp_path / "q.wsa"
-    prog.write_text(""".program snd
+    prog.write_text(
+        """.program snd
 main:
     send 3, 0x11
     send 3, 0x22
@@ -381,7 +538,9 @@ spin:
     recv r2, 3
     recv r2, 3
     halt
-""" + pair_layout("snd", "rcv", 3))
+"""
+        + pair_layout("snd", "rcv", 3)
+    )
     code, out = debug(prog, ["tile 1 0", "until 40", "info queues"], "--mesh", "2x1")
     queue = section(out, "info queues")[0]
     m = re.fullmatch(r"color  3: 2 waiting: 0x00000011@(\d+) 0x00000022@(\d+)", queue)
@@ -392,18 +551,38 @@ def test_fabric_watch_on_the_broadcast_program(tmp_path):
     rng = np.random.default_rng(2)
     src = rng.standard_normal((2, 1, 32)).astype(np.float32)
     np.save(tmp_path / "src.npy", src)
-    code, out = debug(programs.path("row_broadcast"), ["watch color 0 at 3,1", "continue",
-                                                      "tile 3 1", "info stats"],
-                      "--mesh", "4x2", "--in", f"src={tmp_path / 'src.npy'}")
-    m = re.search(r"landed at tile \(3, 1\) at cycle \d+, sent by tile \((\d), (\d)\)\n"
-                  r"payload 0x([0-9a-f]{8})", out)
+    code, out = debug(
+        programs.path("row_broadcast"),
+        ["watch color 0 at 3,1", "continue", "tile 3 1", "info stats"],
+        "--mesh",
+        "4x2",
+        "--in",
+        f"src={tmp_path / 'src.npy'}",
+    )
+    m = re.search(
+        r"landed at tile \(3, 1\) at cycle \d+, sent by tile \((\d), (\d)\)\n"
+        r"payload 0x([0-9a-f]{8})",
+        out,
+    )
     assert m and m.group(1, 2) == ("0", "1")  # row 1's root
     assert int(m.group(3), 16) == int(src[1, 0, :1].view(np.uint32)[0])
 
 
 def test_malformed_numbers_are_errors_not_internal_errors():
-    code, out = debug(GEMV, ["break *171*", "watch 99999999999999999999", "stepi x",
-                             "until 0", "list abc", "tbreak *", "status"], "--mesh", "4x1")
+    code, out = debug(
+        GEMV,
+        [
+            "break *171*",
+            "watch 99999999999999999999",
+            "stepi x",
+            "until 0",
+            "list abc",
+            "tbreak *",
+            "status",
+        ],
+        "--mesh",
+        "4x1",
+    )
     assert "'*171*' is not an address" in out and "is outside SRAM" in out
     assert "stepi wants a number, got 'x'" in out and "until needs a cycle in" in out
     assert "list wants a number" in out and re.search(r"tile \(0, 0\) pc \d+", out)

@@ -63,10 +63,12 @@ odd_ints = st.one_of(
     st.sampled_from(["1", 1.5, True, float("nan"), [1]]),
 )
 arrays = hnp.arrays(
-    dtype=st.sampled_from([np.int8, np.int32, np.int64, np.float16, np.float32, np.float64,
-                           np.bool_, np.uint16]),
-    shape=st.one_of(st.integers(0, 30), st.tuples(st.integers(1, 3), st.integers(1, 3),
-                                                 st.integers(1, 6))),
+    dtype=st.sampled_from(
+        [np.int8, np.int32, np.int64, np.float16, np.float32, np.float64, np.bool_, np.uint16]
+    ),
+    shape=st.one_of(
+        st.integers(0, 30), st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 6))
+    ),
 )
 values = st.one_of(
     arrays,
@@ -76,12 +78,25 @@ values = st.one_of(
     st.lists(st.lists(st.integers(-2, 2), max_size=3), max_size=4),
     st.integers(),
 )
-cost_keys = st.sampled_from(["hop_latency", "queue_depth", "fp16_basic", "int8", "scalar",
-                             "lag_window", "colors", "sram_bytes", "clock_mhz", "warp"])
+cost_keys = st.sampled_from(
+    [
+        "hop_latency",
+        "queue_depth",
+        "fp16_basic",
+        "int8",
+        "scalar",
+        "lag_window",
+        "colors",
+        "sram_bytes",
+        "clock_mhz",
+        "warp",
+    ]
+)
 overrides = st.one_of(
     st.none(),
-    st.dictionaries(cost_keys, st.one_of(st.integers(-5, 300), st.integers(), st.just("3")),
-                    max_size=2),
+    st.dictionaries(
+        cost_keys, st.one_of(st.integers(-5, 300), st.integers(), st.just("3")), max_size=2
+    ),
 )
 mesh_sizes = st.one_of(
     st.tuples(st.integers(1, 3), st.integers(1, 3)),
@@ -89,11 +104,18 @@ mesh_sizes = st.one_of(
 )
 actions = st.lists(
     st.one_of(
-        st.tuples(st.just("h2d"), st.sampled_from(["a", "c", "zz", None, 3]), values,
-                  st.tuples(odd_ints, odd_ints, odd_ints, odd_ints),
-                  st.sampled_from(["safe", "unsafe", "bogus"])),
-        st.tuples(st.just("d2h"), st.sampled_from(["a", "c", "zz", None]),
-                  st.tuples(odd_ints, odd_ints, odd_ints, odd_ints)),
+        st.tuples(
+            st.just("h2d"),
+            st.sampled_from(["a", "c", "zz", None, 3]),
+            values,
+            st.tuples(odd_ints, odd_ints, odd_ints, odd_ints),
+            st.sampled_from(["safe", "unsafe", "bogus"]),
+        ),
+        st.tuples(
+            st.just("d2h"),
+            st.sampled_from(["a", "c", "zz", None]),
+            st.tuples(odd_ints, odd_ints, odd_ints, odd_ints),
+        ),
         st.tuples(st.just("launch")),
         st.tuples(st.just("run"), st.one_of(odd_ints, st.integers(1, 10**6)), odd_ints),
         st.tuples(st.just("load"), st.sampled_from(DTYPES + ("junk", "none", "vector_add"))),
@@ -132,8 +154,9 @@ def _act(m: Mesh, action):
 
 
 @fuzz_settings(200)
-@given(size=mesh_sizes, over=overrides, first=st.sampled_from(DTYPES + ("vector_add",)),
-       steps=actions)
+@given(
+    size=mesh_sizes, over=overrides, first=st.sampled_from(DTYPES + ("vector_add",)), steps=actions
+)
 def test_fuzz_host_api(size, over, first, steps):
     with deadline():
         try:
@@ -176,18 +199,36 @@ def _paths(tmp):
 PROGS = ["vector_add", "prog", "missing", "dir"]
 OPTIONS = st.lists(
     st.one_of(
-        st.tuples(st.just("--mesh"), st.sampled_from(["1x1", "2x1", "0x1", "-1x2", "axb",
-                                                      "99999x99999", "1x1x1", "", "2"])),
-        st.tuples(st.just("--set"), st.sampled_from(["hop_latency=2", "queue_depth=0",
-                                                     f"scalar={2**70}", "colors=x", "=",
-                                                     "nope=1", "lag_window=-3"])),
-        st.tuples(st.just("--in"), st.sampled_from(["a", "b", "zz", ""]),
-                  st.sampled_from(["good", "wrong", "missing", "dir"])),
-        st.tuples(st.just("--out"), st.sampled_from(["c", "zz"]),
-                  st.sampled_from(["out", "nodir", "dir"])),
+        st.tuples(
+            st.just("--mesh"),
+            st.sampled_from(["1x1", "2x1", "0x1", "-1x2", "axb", "99999x99999", "1x1x1", "", "2"]),
+        ),
+        st.tuples(
+            st.just("--set"),
+            st.sampled_from(
+                [
+                    "hop_latency=2",
+                    "queue_depth=0",
+                    f"scalar={2**70}",
+                    "colors=x",
+                    "=",
+                    "nope=1",
+                    "lag_window=-3",
+                ]
+            ),
+        ),
+        st.tuples(
+            st.just("--in"),
+            st.sampled_from(["a", "b", "zz", ""]),
+            st.sampled_from(["good", "wrong", "missing", "dir"]),
+        ),
+        st.tuples(
+            st.just("--out"), st.sampled_from(["c", "zz"]), st.sampled_from(["out", "nodir", "dir"])
+        ),
         st.tuples(st.just("--json"), st.sampled_from(["out", "nodir", "dir"])),
-        st.tuples(st.just("--max-cycles"), st.sampled_from(["0", "-1", "10", "x", "2e3",
-                                                            str(2**70)])),
+        st.tuples(
+            st.just("--max-cycles"), st.sampled_from(["0", "-1", "10", "x", "2e3", str(2**70)])
+        ),
         st.tuples(st.just("--arch"), st.sampled_from(["wse2", "wse9"])),
     ),
     max_size=4,
@@ -218,8 +259,11 @@ def _argv(command, prog, options, paths):
 
 
 @fuzz_settings(100)
-@given(command=st.sampled_from(["run", "run", "asm", "info", "disasm", "debug"]),
-       prog=st.sampled_from(PROGS), options=OPTIONS)
+@given(
+    command=st.sampled_from(["run", "run", "asm", "info", "disasm", "debug"]),
+    prog=st.sampled_from(PROGS),
+    options=OPTIONS,
+)
 def test_fuzz_cli(command, prog, options):
     with tempfile.TemporaryDirectory() as tmp:
         _cli_example(command, prog, options, _paths(Path(tmp)))
@@ -234,8 +278,11 @@ def _cli_example(command, prog, options, paths):
     assert r.exit_code in (0, 2, 3, 4), (argv, r.exit_code, r.output)
     if r.exit_code:
         assert r.output.strip(), argv  # an error says something
-    outcome({0: "cli.ok", 2: "cli.usage_error", 3: "cli.runtime_error",
-             4: "cli.unfinished"}[r.exit_code])
+    outcome(
+        {0: "cli.ok", 2: "cli.usage_error", 3: "cli.runtime_error", 4: "cli.unfinished"}[
+            r.exit_code
+        ]
+    )
 
 
 # ---------------------------------------------------------------- the debugger
@@ -246,11 +293,37 @@ COMMANDS = sorted(
 )
 ARGS = st.one_of(
     st.just(""),
-    st.sampled_from(["1", "0", "-1", "3", "99999999999999999999", "x", "1,0", "0,0", "7,7",
-                     "main", "column", "y[0]", "y[0:2]", "y[9999]", "*3", "*99999",
-                     "color 0 at 1,0", "color 99 at 0,0", "link 0,0 east", "link 0,0 up",
-                     "column tile 1,0 if r1 == 1", "main if r99 >", "/4f16 y", "/2x 0",
-                     "/3q y", "/999999f32 0"] + list(INFO_TOPICS)),
+    st.sampled_from(
+        [
+            "1",
+            "0",
+            "-1",
+            "3",
+            "99999999999999999999",
+            "x",
+            "1,0",
+            "0,0",
+            "7,7",
+            "main",
+            "column",
+            "y[0]",
+            "y[0:2]",
+            "y[9999]",
+            "*3",
+            "*99999",
+            "color 0 at 1,0",
+            "color 99 at 0,0",
+            "link 0,0 east",
+            "link 0,0 up",
+            "column tile 1,0 if r1 == 1",
+            "main if r99 >",
+            "/4f16 y",
+            "/2x 0",
+            "/3q y",
+            "/999999f32 0",
+        ]
+        + list(INFO_TOPICS)
+    ),
     st.text(alphabet="0123456789 ,xy[]:*/-if=r", max_size=8),
 )
 
@@ -263,8 +336,9 @@ def test_fuzz_debugger(lines):
     m.launch()
     session = Session(m)
     out = io.StringIO()
-    script = [f"{c}{a}" if a.startswith("/") else f"{c} {a}" for c, a in lines
-              if c not in ("quit", "q")]
+    script = [
+        f"{c}{a}" if a.startswith("/") else f"{c} {a}" for c, a in lines if c not in ("quit", "q")
+    ]
     with deadline():
         run_commands(session, script, out)
     text = out.getvalue()

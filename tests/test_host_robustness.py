@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import vector_add_cycles
 
 from wse_emu import Mesh, RunError, programs
 from wse_emu.arch import ArchError
@@ -200,7 +201,7 @@ def test_run_without_launch_is_an_error_not_an_empty_done():
         m.run()
     assert e.value.kind == "not-launched"
     m.launch()
-    assert m.run().cycles == 14
+    assert m.run().cycles == vector_add_cycles()
     m.load(VECTOR_ADD)  # a new program needs a new launch
     with pytest.raises(RunError, match="nothing was launched"):
         m.run()

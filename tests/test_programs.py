@@ -1,9 +1,8 @@
 """The shipped programs against NumPy."""
 
-import math
-
 import numpy as np
 import pytest
+from conftest import vector_add_cycles
 
 from wse_emu import Mesh, assemble, parse_file, programs
 from wse_emu.arch import ArchProfile
@@ -26,8 +25,7 @@ def test_vector_add(arch, rng):
     m.launch()
     res = m.run()
     assert np.array_equal(m.memcpy_d2h("c")[0, 0].view(np.uint16), (a + b).view(np.uint16))
-    prof = ArchProfile(arch)
-    assert res.cycles == 3 + prof["vector_startup"] + math.ceil(64 / prof["fp16_basic"]) + 1
+    assert res.cycles == vector_add_cycles(arch)
 
 
 @pytest.mark.parametrize("w,h", [(2, 1), (5, 3), (64, 64)])
@@ -54,10 +52,11 @@ def test_multicast_streams_one_wavelet_per_cycle_whatever_the_distance(w, arch):
     m.launch()
     res = m.run()
     n = 32
-    first_send = 2 + prof["vector_startup"]  # after dmem and dfout
+    first_send = 2 * prof["dsd_write"] + prof["vector_startup"]  # after dmem and dfout
     last_land = first_send + (n - 1) + prof["ramp_on"] + (w - 1) * prof["hop_latency"]
     last_land += prof["ramp_off"]
-    assert res.cycles == last_land + prof["wavelet"] + 1  # take the last element, halt
+    # take the last element, write it (the drain, which halt waits for), halt
+    assert res.cycles == last_land + prof["wavelet"] + prof["vector_drain"] + 1
 
 
 @pytest.mark.parametrize("pes", [2, 4, 8])

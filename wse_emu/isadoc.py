@@ -11,9 +11,13 @@ Generated from `isa/instructions.toml` and `isa/costs.toml` by `wse-emu isa --ma
 do not edit by hand (a test fails when this page is stale).
 
 Syntax: destination first. `.T` is a dtype suffix; vector ops run over whole DSDs.
-A vector op of n elements costs `vector_startup + ceil(n / width) * per_element` cycles,
-where width is the SIMD class's elements per cycle, reduced by the stride rule; with a
-fabric operand it streams one element per cycle (the ramp carries one wavelet per cycle).
+A vector op of n elements keeps the datapath busy `ceil(n / width) * per_element` cycles,
+where width is the SIMD class's elements per cycle, reduced by the stride rule; it begins
+`vector_startup` cycles after it issues and its results are written `vector_drain` cycles
+after its last element. The thread issues it in one `scalar` cycle and goes on; see the
+README's timing model for when it waits. With a fabric operand an op streams one element
+per cycle (the ramp carries one wavelet per cycle) on the thread. Scalar instructions cost
+their class's cycles (`scalar`, `int_mul`, `load` plus `load_use` latency, `dsd_write`).
 """
 
 

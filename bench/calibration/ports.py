@@ -234,13 +234,15 @@ class Measured:
     seconds: float  # host time: assemble, load, run, check
 
 
-def measure(port: Port, width: int, height: int, arch: str, consts: dict, seed: int = 0):
+def measure(
+    port: Port, width: int, height: int, arch: str, consts: dict, overrides=None, seed: int = 0
+):
     """Assemble and run one port; return its measured cycles and whether NumPy agrees.
     consts must name every .const the port's fill and check read (they are not read back
-    from the program)."""
+    from the program); overrides are cost-table parameters."""
     t0 = time.perf_counter()
     linked = assemble(port.source(), width, height, arch, consts=consts)
-    mesh = Mesh(width, height, arch)
+    mesh = Mesh(width, height, arch, overrides=overrides)
     mesh.load(linked)
     ctx = port.fill(mesh, np.random.default_rng(seed), consts)
     mesh.launch()

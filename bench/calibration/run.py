@@ -1,7 +1,7 @@
 """Run every calibration port (bench/calibration/*.wsa: published kernels with published
 cycle counts, rows C1-C4) and compare the emulated cycles with the published ones.
 
-    python bench/calibration/run.py [--json out.json] [--only C1]
+    python bench/calibration/run.py [--json out.json] [--only C1] [--set vector_drain=3 ...]
 
 Prints one line per published number: id, case, arch, published, emulated, ratio
 (emulated / published), whether the ratio is within 25%, and whether the port's result
@@ -20,18 +20,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ports import ROWS, SKIPPED, measure  # noqa: E402
 
 from wse_emu import AsmError, RunError  # noqa: E402
+from wse_emu.arch import ArchError  # noqa: E402
 
 TOLERANCE = 0.25
 
 
-def run_rows(only: str | None = None) -> list[dict]:
+def run_rows(only: str | None = None, overrides: dict | None = None) -> list[dict]:
     out = []
     for row in ROWS:
         if only and row.id.lower() != only.lower():
             continue
         try:
-            m = measure(row.port, row.width, row.height, row.arch, row.consts)
-        except (AsmError, RunError) as e:  # a port the engine no longer runs: say so, go on
+            m = measure(row.port, row.width, row.height, row.arch, row.consts, overrides)
+        except (
+            AsmError,
+            RunError,
+            ArchError,
+        ) as e:  # a port the engine no longer runs: say so, go on
             out.append(_failed(row, str(e)))
             continue
         ratio = m.cycles / row.published
@@ -97,13 +102,26 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     ap.add_argument("--only", metavar="ID", help="run only this row id (C1, C2, C3, C4)")
+    ap.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a cost-table parameter for every row (what-if studies; see `wse-emu info`)",
+    )
     args = ap.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq or not value.strip().lstrip("-").isdigit():
+            ap.error(f"--set wants KEY=INTEGER, got {item!r}")
+        overrides[key.strip()] = int(value)
     if args.only and not any(r.id.lower() == args.only.lower() for r in ROWS):
         ap.error(
             f"--only: no row {args.only!r}; ids are " + ", ".join(sorted({r.id for r in ROWS}))
         )
     t0 = time.perf_counter()
-    rows = run_rows(args.only)
+    rows = run_rows(args.only, overrides)
     print(format_table(rows))
     print()
     seen = set()

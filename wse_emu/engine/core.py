@@ -148,6 +148,7 @@ from .kinds import (
     STOP_STEP,
     STOP_WATCH,
 )
+from .pipeline import drain, loaded, sync_address
 from .sched import heap_pop, make_runnable
 from .vector import BLOCKED, DT_SIZE, bits_to_f32, read_reg, vector_op
 
@@ -474,8 +475,10 @@ def exec_pe(S, p, limit):
             if err:
                 fault(S, p, err, addr)
                 return
+            sync_address(S, p, addr, addr + DT_SIZE[dt])
             if sem == SEM_LD:
                 S.regs[p, code[pc, C_F0]] = wrap32(load(S, p, addr, dt))
+                loaded(S, p, code[pc, C_F0])
                 pe[p, P_RD] += DT_SIZE[dt]
             else:
                 store(S, p, addr, dt, operand(S, p, pc, 2))
@@ -582,6 +585,7 @@ def exec_pe(S, p, limit):
                     return
                 continue
         elif sem == SEM_HALT:
+            drain(S, p)  # the PE ends when its datapath has written its last result
             pe[p, P_CLOCK] += cost
             pe[p, P_BUSY] += cost
             pe[p, P_INSTR] += 1

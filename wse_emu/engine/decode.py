@@ -21,11 +21,14 @@ def _check_table():
 
 _check_table()
 
+# cost classes charged per instruction (cycles from the cost table), not per element
+SCALAR_CLASSES = ("scalar", "wavelet", "int_mul", "load", "dsd_write")
+
 
 def cost_of(row: isa.Insn, dtype: str | None, arch: ArchProfile) -> tuple[int, int]:
     """(SIMD width, cycles per element) of a vector op, or (0, cycles) of a scalar op."""
     cls = row.cost_class(dtype)
-    if cls in ("scalar", "wavelet"):
+    if cls in SCALAR_CLASSES:
         return 0, arch[cls]
     per_element = arch["nonlinear_per_element"] if cls == "nonlinear" else 1
     return arch.simd_width(cls), per_element
@@ -38,7 +41,7 @@ def decode(binary: np.ndarray, arch: ArchProfile) -> np.ndarray:
         row = table[word[0]]
         dtype = isa.DTYPES[word[1]] if (row.dtypes or row.fixed) else None
         width, cpe = cost_of(row, dtype, arch)
-        if width <= 0 and row.cost_class(dtype) not in ("scalar", "wavelet"):
+        if width <= 0 and row.cost_class(dtype) not in SCALAR_CLASSES:
             raise ArchError(  # a vector op divides its length by this width
                 f"{row.mnemonic}.{dtype} needs {row.cost_class(dtype)} SIMD, "
                 f"which {arch.name} does not have"
@@ -64,6 +67,10 @@ def engine_config(arch: ArchProfile, width: int, height: int) -> np.ndarray:
     cfg[K.CFG_LAG] = arch["lag_window"]
     cfg[K.CFG_TASK_SWITCH] = arch["task_switch"]
     cfg[K.CFG_STARTUP] = arch["vector_startup"]
+    cfg[K.CFG_DRAIN] = arch["vector_drain"]
+    cfg[K.CFG_GAP] = arch["vector_gap"]
+    cfg[K.CFG_LOAD_USE] = arch["load_use"]
+    cfg[K.CFG_ISSUE] = arch["scalar"]
     cfg[K.CFG_NCOLORS] = arch["colors"]
     cfg[K.CFG_WIDTH] = width
     cfg[K.CFG_HEIGHT] = height

@@ -29,8 +29,11 @@ NCODE = 13
 # per-PE int64 state columns
 (P_PC, P_CLOCK, P_STATE, P_WAIT, P_WAITPE, P_VPROG, P_VACTIVE, P_TASK, P_SP, P_BUSY, P_STALL,
  P_IDLE, P_INSTR, P_SENT, P_HOPS, P_RD, P_WR, P_FAULT, P_FARG, P_HPOS, P_KEY, P_NEXTW, P_TACT,
- P_TBLK, P_IMG, P_X0, P_Y0, P_PICK, P_RECVD, P_HALTCLK, P_CEND) = range(31)
-NPE = 31  # P_CEND: first pc past the PE's own image (control must stay below it)
+ P_TBLK, P_IMG, P_X0, P_Y0, P_PICK, P_RECVD, P_HALTCLK, P_CEND,
+ # the datapath (pipeline.py): when it is free, when the last op began and is done, the
+ # byte range that op writes; the register of the last scalar load and when it is usable
+ P_VFREE, P_VBEGIN, P_VDONE, P_VWLO, P_VWHI, P_LDREG, P_LDREADY) = range(38)
+NPE = 38  # P_CEND: first pc past the PE's own image (control must stay below it)
 
 # PE states
 S_OFF, S_RUN, S_RECV, S_SEND, S_IDLE, S_HALT, S_FAULT = range(7)
@@ -89,7 +92,8 @@ NMISC = 26
 
 # cfg int64 slots (from the arch profile)
 (CFG_HOP, CFG_RAMP_ON, CFG_RAMP_OFF, CFG_QDEPTH, CFG_LAG, CFG_TASK_SWITCH, CFG_STARTUP,
- CFG_NCOLORS, CFG_WIDTH, CFG_HEIGHT, CFG_SRAM, CFG_STRIDE0) = range(12)
+ CFG_NCOLORS, CFG_WIDTH, CFG_HEIGHT, CFG_SRAM, CFG_DRAIN, CFG_GAP, CFG_LOAD_USE, CFG_ISSUE,
+ CFG_STRIDE0) = range(16)
 NCFG = CFG_STRIDE0 + 8
 
 # direction bits of route tables; link id of a mesh link = node * 4 + direction

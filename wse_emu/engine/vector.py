@@ -30,9 +30,9 @@ from .kinds import (
     C_SEM,
     C_WIDTH,
     CFG_HEIGHT,
+    CFG_ISSUE,
     CFG_NCOLORS,
     CFG_SRAM,
-    CFG_STARTUP,
     CFG_STRIDE0,
     CFG_WIDTH,
     DK_FIN,
@@ -91,6 +91,7 @@ from .kinds import (
     SEM_VRED,
     SEM_VUN,
 )
+from .pipeline import drain, end_sync, issue, start_sync, use_register, wait_until
 
 DT_SIZE = np.array([DTYPE_SIZE[d] for d in DTYPES], np.int64)  # bytes, by dtype code
 INV_SQRT2 = 0.7071067811865476
@@ -321,8 +322,26 @@ def _store(s8, s16, sf, s32, addr, dt, v):
 
 
 @inlined
-def mem_loop(s8, s16, sf, s32, f16t, bf16t, sem, fn, dt, dt2, n, d_addr, d_step, a_addr,
-             a_step, b_addr, b_step, sval):
+def mem_loop(
+    s8,
+    s16,
+    sf,
+    s32,
+    f16t,
+    bf16t,
+    sem,
+    fn,
+    dt,
+    dt2,
+    n,
+    d_addr,
+    d_step,
+    a_addr,
+    a_step,
+    b_addr,
+    b_step,
+    sval,
+):
     """A vector op whose operands are all in SRAM (one PE's row views): n elements in one
     tight loop. a_addr / b_addr < 0: no such source (b then is the scalar sval); d_addr < 0:
     a reduction, whose value is returned."""
@@ -515,8 +534,13 @@ def vector_op(S, p, pc):
         kind = dsd[p, d, 0]
         if kind == DK_MEM:
             err, arg = mem_operand_fault(
-                dsd[p, d, 1], dsd[p, d, 2], dsd[p, d, 3], n, DT_SIZE[dt if k == 0 else dt2],
-                k > 0, sram,
+                dsd[p, d, 1],
+                dsd[p, d, 2],
+                dsd[p, d, 3],
+                n,
+                DT_SIZE[dt if k == 0 else dt2],
+                k > 0,
+                sram,
             )
             if err != 0:
                 pe[p, P_FARG] = d if err == F_DSD_LEN else arg
@@ -555,18 +579,28 @@ def vector_op(S, p, pc):
             pe[p, P_VACTIVE] = 1
             pe[p, P_VPROG] = 0
             S.acc[p] = -np.inf if fn == FN_MAX else 0.0
-            startup = S.cfg[CFG_STARTUP]
-            pe[p, P_CLOCK] += startup
-            pe[p, P_BUSY] += startup
+            start_sync(S, p)
         i = pe[p, P_VPROG]
     else:
         dd = dst if dst >= 0 else 0
         acc = mem_loop(
-            S.sram8[p], S.sram16[p], S.sramf[p], S.sram32[p], S.f16tab, S.bf16tab,
-            sem, fn, dt, dt2, n,
-            S.dsd[p, dd, 1] if dst >= 0 else -1, S.dsd[p, dd, 3] * DT_SIZE[dt],
-            S.dsd[p, s0, 1] if s0 >= 0 else -1, S.dsd[p, max(s0, 0), 3] * DT_SIZE[dt2],
-            S.dsd[p, s1, 1] if s1 >= 0 else -1, S.dsd[p, max(s1, 0), 3] * DT_SIZE[dt2],
+            S.sram8[p],
+            S.sram16[p],
+            S.sramf[p],
+            S.sram32[p],
+            S.f16tab,
+            S.bf16tab,
+            sem,
+            fn,
+            dt,
+            dt2,
+            n,
+            S.dsd[p, dd, 1] if dst >= 0 else -1,
+            S.dsd[p, dd, 3] * DT_SIZE[dt],
+            S.dsd[p, s0, 1] if s0 >= 0 else -1,
+            S.dsd[p, max(s0, 0), 3] * DT_SIZE[dt2],
+            S.dsd[p, s1, 1] if s1 >= 0 else -1,
+            S.dsd[p, max(s1, 0), 3] * DT_SIZE[dt2],
             sval,
         )
         i = n  # done: skip the streaming loop below
@@ -582,10 +616,22 @@ def vector_op(S, p, pc):
             S.regs[p, f0] = np.int64(acc) & 0xFFFFFFFF
         else:
             S.regf[p, f0] = np.float32(acc)
-    if not fabric:
-        cycles = S.cfg[CFG_STARTUP] + ((n + width - 1) // width) * cpe
-        pe[p, P_CLOCK] += cycles
-        pe[p, P_BUSY] += cycles
+    wlo, whi = operand_span(S, p, dst, n, dt)
+    if fabric:
+        end_sync(S, p, wlo, whi)
+    elif sem == SEM_VRED:  # its result is a register: the thread waits for it
+        start_sync(S, p)
+        wait_until(S, p, pe[p, P_CLOCK] + ((n + width - 1) // width) * cpe)
+        end_sync(S, p, wlo, whi)
+        drain(S, p)
+    else:
+        alo, ahi = operand_span(S, p, s0, n, dt2)
+        blo, bhi = operand_span(S, p, s1, n, dt2)
+        rd = 1 if reads_dst else 0
+        cycles = ((n + width - 1) // width) * cpe
+        issue(S, p, cycles, alo, ahi, blo, bhi, wlo * rd, whi * rd, wlo, whi)
+        pe[p, P_CLOCK] += S.cfg[CFG_ISSUE]
+        pe[p, P_BUSY] += S.cfg[CFG_ISSUE]
     pe[p, P_VACTIVE] = 0
     pe[p, P_VPROG] = 0
     flops = code[pc, C_FLOPS]
@@ -603,10 +649,22 @@ def vector_op(S, p, pc):
 
 
 @kernel
+def operand_span(S, p, d, n, dt):
+    """Byte range [lo, hi) that memory DSD d covers over n elements; (0, 0) for none."""
+    if d < 0 or S.dsd[p, d, 0] != DK_MEM or n <= 0:
+        return 0, 0
+    size = DT_SIZE[dt]
+    base = S.dsd[p, d, 1]
+    last = base + (n - 1) * S.dsd[p, d, 3] * size
+    return min(base, last), max(base, last) + size
+
+
+@kernel
 def read_reg(S, p, r):
     """General register or special (x, y, width, height, rx, ry, cycle) as int64."""
     special = r - N_REGS
     if special < 0:
+        use_register(S, p, r)
         return np.int64(S.regs[p, r])
     width = S.cfg[CFG_WIDTH]
     if special == 0:
@@ -621,4 +679,5 @@ def read_reg(S, p, r):
         return p % width - S.pe[p, P_X0]
     if special == 5:
         return p // width - S.pe[p, P_Y0]
+    drain(S, p)  # the cycle counter is read after outstanding datapath work
     return S.pe[p, P_CLOCK]
