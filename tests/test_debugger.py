@@ -14,6 +14,7 @@ from test_timing import SLOW_CONSUMER, STREAMS
 from wse_emu import Mesh, assemble, parse_file, programs
 from wse_emu.cli import main
 from wse_emu.debug import DebugError, Session
+from wse_emu.engine import kinds as K
 
 GEMV = programs.path("gemv")
 
@@ -586,3 +587,29 @@ def test_malformed_numbers_are_errors_not_internal_errors():
     assert "'*171*' is not an address" in out and "is outside SRAM" in out
     assert "stepi wants a number, got 'x'" in out and "until needs a cycle in" in out
     assert "list wants a number" in out and re.search(r"tile \(0, 0\) pc \d+", out)
+
+
+def test_ctrl_c_before_the_engine_runs_does_not_hide_the_next_breakpoint(monkeypatch):
+    """Interrupted right after `continue` armed the step over the breakpoint it sat on: the
+    armed skip is dropped, so the PE cannot pass its next breakpoint unseen."""
+    src = "main:\n    mov r1, 0\nloop:\n    add r1, r1, 1\n    blt r1, 5, loop\n    halt\n"
+    m = Mesh(1, 1)
+    m.load(assemble(src, 1, 1, m.arch))
+    m.launch()
+    s = Session(m)
+    s.add_breakpoint("loop", None)
+    first = s.cont()
+    assert any("Breakpoint 1" in line for line in first)
+
+    def interrupted(self, max_cycles=None):
+        self.S.misc[K.M_SKIP_PE] = 0  # what going on from a breakpoint arms first
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(Session, "_engine", interrupted)
+        assert s.cont()[0] == "Interrupted."
+    assert s.S.misc[K.M_SKIP_PE] == -1
+    hits = [s.cont() for _ in range(5)]  # r1 = 0 (again, the one it sat on), then 1 .. 4
+    assert all(any("Breakpoint 1" in line for line in out) for out in hits)
+    s.cont()
+    assert m.state.pe[0, K.P_STATE] == K.S_HALT and m.state.regs[0, 1] == 5

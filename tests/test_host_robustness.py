@@ -65,10 +65,26 @@ def test_bench_outputs_into_a_missing_directory(tmp_path):
 # ---------------------------------------------------------------- mesh sizes and memory
 
 
-@pytest.mark.parametrize("size", [(0, 1), (1, -3), ("4", 1), (2.0, 2), (None, 1), (True, 1)])
+@pytest.mark.parametrize(
+    "size",
+    [
+        (0, 1),
+        (1, -3),
+        ("4", 1),
+        (2.0, 2),
+        (None, 1),
+        (True, 1),
+        (np.array(3.0), 2),
+        (2, np.float64(2)),
+    ],
+)
 def test_absurd_mesh_sizes_are_refused(size):
     with pytest.raises(MeshSizeError, match="mesh (width|height) must be"):
         Mesh(*size)
+
+
+def test_numpy_integer_mesh_sizes_are_taken():
+    assert (Mesh(np.int64(2), np.array(3)).width, Mesh(2, np.array(3)).height) == (2, 3)
 
 
 def test_huge_mesh_is_refused_with_the_memory_it_needs():

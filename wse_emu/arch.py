@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from . import isa
+from .checks import integer
 
 ARCHS = ("wse2", "wse3")
 
@@ -51,10 +50,7 @@ RANGES = {
 def check_override(key: str, value, group: str) -> int:
     """value as an int, or ArchError naming key and its allowed range."""
     lo, hi = RANGES.get(key, SIMD_RANGE if group == "simd" else (0, MAX_CYCLES_PARAM))
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ArchError(f"cost parameter {key} must be an integer in [{lo}, {hi}], got {value!r}")
-    if not lo <= value <= hi:
-        raise ArchError(f"cost parameter {key} = {value} is outside its range [{lo}, {hi}]")
+    value = integer(value, f"cost parameter {key}", lo, hi, ArchError, ArchError)
     if key == "sram_bytes" and value % 4:
         raise ArchError(f"cost parameter sram_bytes = {value} must be a multiple of 4")
     return int(value)

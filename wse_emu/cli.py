@@ -78,15 +78,22 @@ def _profile(arch: str, overrides) -> ArchProfile:
         _fail(f"error: {e}")
 
 
+@contextlib.contextmanager
+def _mesh_checked():
+    """A mesh refused for its size or memory, anywhere inside, is a --mesh usage error."""
+    try:
+        yield
+    except MeshSizeError as e:
+        _fail(f"error: --mesh: {e}")
+
+
 def _mesh_size(text: str, profile: ArchProfile | None = None):
     """WxH from --mesh; with a profile, also refuse a mesh whose state cannot fit in memory."""
-    try:
+    with _mesh_checked():
         w, h = parse_mesh(text)
         if profile is not None:
             check_memory(w, h, profile)
         return w, h
-    except MeshSizeError as e:
-        _fail(f"error: --mesh: {e}")
 
 
 def _writable(path: str | None, option: str):
@@ -106,11 +113,10 @@ def _writable(path: str | None, option: str):
 def _link(prog: str, mesh: str, profile: ArchProfile):
     w, h = _mesh_size(mesh, profile)
     try:
-        return assemble(parse_file(prog), w, h, profile)
+        with _mesh_checked():
+            return assemble(parse_file(prog), w, h, profile)
     except AsmError as e:
         _fail(str(e))
-    except MeshSizeError as e:
-        _fail(f"error: --mesh: {e}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -229,13 +235,12 @@ def _prepare(prog, mesh, arch, overrides, inputs):
     """Link, load and fill a mesh from the command line: (linked program, mesh, profile)."""
     profile = _profile(arch, overrides)
     linked = _link(prog, mesh, profile)
-    m = Mesh(linked.width, linked.height, profile)
-    try:
-        m.load(linked)
-    except RunError as e:
-        _fail(f"{prog}: {e}")
-    except MeshSizeError as e:
-        _fail(f"error: --mesh: {e}")
+    with _mesh_checked():
+        m = Mesh(linked.width, linked.height, profile)
+        try:
+            m.load(linked)
+        except RunError as e:
+            _fail(f"{prog}: {e}")
     for warning in m.route_warnings:
         click.echo(f"{prog}: warning: {warning}", err=True)
     for binding in inputs:

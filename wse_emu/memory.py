@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from . import isa
+from .checks import integer
 from .engine import kinds as K
 
 
@@ -15,12 +16,8 @@ class MeshSizeError(ValueError):
 
 def check_size(width, height) -> tuple[int, int]:
     """(width, height) as ints, or MeshSizeError for anything but positive integers."""
-    for name, v in (("width", width), ("height", height)):
-        if isinstance(v, bool) or not isinstance(v, int) and not hasattr(v, "__index__"):
-            raise MeshSizeError(f"mesh {name} must be an integer, got {v!r}")
-        if int(v) <= 0:
-            raise MeshSizeError(f"mesh {name} must be positive, got {int(v)}")
-    return int(width), int(height)
+    w = integer(width, "mesh width", 1, None, MeshSizeError, MeshSizeError)
+    return w, integer(height, "mesh height", 1, None, MeshSizeError, MeshSizeError)
 
 
 def available_bytes() -> int:

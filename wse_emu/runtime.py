@@ -12,6 +12,7 @@ from . import isa
 from .arch import ArchProfile
 from .asm import Linked, ProgramSet, assemble, parse_file
 from .asm.assembler import dtype_array, out_of_range
+from .checks import integer
 from .engine import kinds as K
 from .engine.core import launch as engine_launch
 from .engine.core import run as engine_run
@@ -30,6 +31,7 @@ from .memory import MeshSizeError, check_memory, check_size
 from .stats import Stats
 
 DEFAULT_MAX_CYCLES = 10**12
+MAX_CYCLES = (1 << 62) - 1  # cycle counts are int64 in the engine
 BATCH_INSTRUCTIONS = 5_000_000
 DIR_NAMES = ("north", "east", "south", "west")
 
@@ -233,12 +235,9 @@ class Mesh:
         self._need_program()
         if not isinstance(symbol, str):
             raise TypeError(f"symbol must be a name (str), got {symbol!r}")
-        for name, v in (("x0", x0), ("y0", y0), ("w", w), ("h", h)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
-                raise TypeError(f"{name} must be an integer, got {v!r}")
-        x0, y0 = int(x0), int(y0)
-        w = self.width - x0 if w is None else int(w)
-        h = self.height - y0 if h is None else int(h)
+        x0, y0 = integer(x0, "x0"), integer(y0, "y0")
+        w = self.width - x0 if w is None else integer(w, "w")
+        h = self.height - y0 if h is None else integer(h, "h")
         if x0 < 0 or y0 < 0 or w <= 0 or h <= 0 or x0 + w > self.width or y0 + h > self.height:
             raise ValueError(
                 f"rectangle at ({x0},{y0}) size {w}x{h} is not inside the "
@@ -339,10 +338,10 @@ class Mesh:
                 "nothing was launched: call mesh.launch() after load and memcpy_h2d, then "
                 "run() (unlike the Cerebras SDK, run does not start the device)",
             )
-        limit = _positive_int(
-            "max_cycles", DEFAULT_MAX_CYCLES if max_cycles is None else max_cycles
+        limit = integer(
+            DEFAULT_MAX_CYCLES if max_cycles is None else max_cycles, "max_cycles", 1, MAX_CYCLES
         )
-        batch = _positive_int("batch", batch)
+        batch = integer(batch, "batch", 1, MAX_CYCLES)
         while True:
             self.state.misc[K.M_BUDGET] = batch
             status = engine_run(self.state, limit)
@@ -421,15 +420,6 @@ class Mesh:
             lines.append(f"  ... and {len(stuck) - 32} more")
         lines += [f"  warning: {w}" for w in self.route_warnings]
         return "\n".join(lines)
-
-
-def _positive_int(name: str, v) -> int:
-    """v as a positive int below 2**62 (cycle counts are int64 in the engine)."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {v!r}")
-    if not 0 < v < 1 << 62:
-        raise ValueError(f"{name} must be in [1, 2**62), got {v}")
-    return int(v)
 
 
 def _numeric(symbol: str, array) -> np.ndarray:

@@ -277,6 +277,9 @@ class Session:
         except KeyboardInterrupt:
             self.S.misc[K.M_STEP_PE] = -1
             self.S.misc[K.M_FINISH_PE] = -1
+            # a skip the engine has not used yet would let that PE pass its next breakpoint
+            # unseen; without it, at worst the breakpoint it sat on reports once more
+            self.S.misc[K.M_SKIP_PE] = -1
             self._sync()
             return ["Interrupted.", self.status_line()]
 
