@@ -51,3 +51,10 @@ def vector_add_cycles(arch="wse3", n=64):
     p = ArchProfile(arch)
     op = p["vector_startup"] + -(-n // p["fp16_basic"]) + p["vector_drain"]
     return 3 * p["dsd_write"] + op + p["scalar"]
+
+
+def source_line(path, text):
+    """Number of the first line of the file at path that contains text (so tests do not
+    break when a program gains a line above it)."""
+    lines = path.read_text().splitlines()
+    return next(i for i, s in enumerate(lines, 1) if text in s)

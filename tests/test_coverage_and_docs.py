@@ -29,13 +29,13 @@ def test_every_instruction_is_exercised():
 
 def test_readme_example_program_runs():
     readme = (ROOT / "README.md").read_text()
-    src = re.findall(r"```\n(\.const ROW.*?)```", readme, re.S)[0]
+    src = re.findall(r"```\n(\.mesh .*?)```", readme, re.S)[0]
     h = 2
     data = np.arange(h * 32, dtype=np.float32).reshape(h, 1, 32)
     from wse_emu import Mesh, assemble
 
     m = Mesh(4, h)
-    m.load(assemble(src, 4, h))
+    m.load(assemble(src, 4, h))  # the example declares 8x4; any mesh the layout fits works
     m.memcpy_h2d("src", data, 0, 0, 1, h)
     m.launch()
     m.run()

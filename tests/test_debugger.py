@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import pair_layout
+from conftest import pair_layout, source_line
 from test_switches import MOVING_ROOT
 from test_timing import SLOW_CONSUMER, STREAMS
 
@@ -495,7 +495,7 @@ def test_ctrl_c_during_continue_returns_to_the_prompt(tmp_path):
 def test_break_by_line_and_address_and_watch_by_address(gemv_inputs):
     d, _, _ = gemv_inputs
     im = gemv_image(0)
-    line = 29  # vfmachs d0, d1, r3 in programs/gemv.wsa
+    line = source_line(programs.path("gemv"), "vfmachs d0, d1, r3")
     pc = next(i for i, pos in enumerate(im.positions) if pos.line == line) + im.base
     y_addr = im.symbols["y"].addr
     code, out = debug(

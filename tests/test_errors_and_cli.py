@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import run_program, vector_add_cycles
+from conftest import run_program, source_line, vector_add_cycles
 
 from wse_emu import AsmError, RunError, assemble, programs
 from wse_emu.cli import main
@@ -253,7 +253,8 @@ def test_asm_listing_and_disasm_round_trip(tmp_path):
     r = cli("asm", prog, "--mesh", "4x1", "-o", tmp_path / "g.npz")
     assert r.exit_code == 0, r.output
     assert "program gemv (params: IN=0, OUT=0, FIRST=1, LAST=0)" in r.output
-    assert "vfmachs d0, d1, r3" in r.output and "; 29: vfmachs d0, d1, r3" in r.output
+    line = source_line(programs.path("gemv"), "vfmachs d0, d1, r3")
+    assert f"; {line}: vfmachs d0, d1, r3" in r.output
     rows, labels, pending = [], [], []
     for ln in r.output.splitlines():
         if ln.startswith("program "):

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import isa
 from .arch import ARCHS, ArchError, ArchProfile
-from .asm import AsmError, assemble, parse_file
+from .asm import AsmError, assemble, declared_mesh, parse_file
 from .asm.disasm import DisasmError, disassemble, disassemble_binary, encoding_hex
 from .memory import MeshSizeError, check_memory
 from .runtime import Mesh, RunError, parse_mesh
@@ -31,10 +31,9 @@ def _fail(message: str, code: int = EXIT_USAGE):
 def _mesh_option(f):
     return click.option(
         "--mesh",
-        default="1x1",
-        show_default=True,
+        default=None,
         metavar="WxH",
-        help="mesh size in PEs, width x height",
+        help="mesh size in PEs, width x height [default: the program's .mesh, else 1x1]",
     )(f)
 
 
@@ -110,11 +109,18 @@ def _writable(path: str | None, option: str):
         _fail(f"error: {option} {path}: not writable")
 
 
-def _link(prog: str, mesh: str, profile: ArchProfile):
-    w, h = _mesh_size(mesh, profile)
+def _link(prog: str, mesh: str | None, profile: ArchProfile):
+    """Parse and link prog on --mesh, or on the mesh its .mesh declares (else 1x1)."""
     try:
+        pset = parse_file(prog)
+        if mesh is None:
+            w, h = declared_mesh(pset) or (1, 1)
+            with _mesh_checked():
+                check_memory(w, h, profile)
+        else:
+            w, h = _mesh_size(mesh, profile)
         with _mesh_checked():
-            return assemble(parse_file(prog), w, h, profile)
+            return assemble(pset, w, h, profile)
     except AsmError as e:
         _fail(str(e))
 

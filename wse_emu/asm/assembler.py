@@ -141,6 +141,9 @@ def split_mnemonic(text: str):
     return base, suffixes
 
 
+MAX_MESH_SIDE = 1 << 16  # far past a wafer (757 x 996 PEs): a bound, not a machine limit
+
+
 def base_scope(pset: ProgramSet, width: int, height: int, consts: dict | None = None) -> dict:
     """Global constants (consts overrides their values) plus WIDTH and HEIGHT of the mesh."""
     consts = dict(consts or {})
@@ -157,6 +160,31 @@ def base_scope(pset: ProgramSet, width: int, height: int, consts: dict | None = 
             pset.source.filename,
         )
     return values
+
+
+def declared_mesh(pset: ProgramSet, consts: dict | None = None) -> tuple[int, int] | None:
+    """(width, height) of the program's .mesh, or None. Its expressions may use the .const
+    values that do not depend on WIDTH or HEIGHT (consts overrides them)."""
+    if pset.mesh is None:
+        return None
+    w, h, pos = pset.mesh
+    values: dict = {}
+    scope = Scope(pset.source, values)
+    for name, expr, _ in pset.consts:
+        if consts and name in consts:
+            values[name] = consts[name]
+            continue
+        try:
+            values[name] = scope.eval(expr)
+        except AsmError:
+            pass  # depends on WIDTH or HEIGHT: not usable in .mesh
+    size = []
+    for v in (w, h):
+        v = v if isinstance(v, int) else scope.int(v)
+        if not 1 <= v <= MAX_MESH_SIDE:
+            raise pos.error(f".mesh side {v} is outside 1-{MAX_MESH_SIDE}")
+        size.append(v)
+    return size[0], size[1]
 
 
 def _check_name(name: str, pos: Pos, taken: dict):

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import isa
 from ..arch import ArchProfile
-from .assembler import Image, assemble_program, base_scope
+from .assembler import Image, assemble_program, base_scope, declared_mesh
 from .errors import AsmError
 from .expr import Scope
 from .parser import ProgramSet
@@ -70,7 +70,26 @@ MAX_LOOP_ITERATIONS = 1 << 20  # iterations of one .repeat loop
 MAX_LAYOUT_ITERATIONS = 1 << 23
 
 
-def _rect(scope: Scope, trees, pos, width, height):
+def mesh_hint(pset: ProgramSet, width: int, height: int, consts=None) -> str:
+    """Which mesh the program wants, for an error about a layout that does not fit."""
+    try:
+        declared = declared_mesh(pset, consts)
+    except AsmError:
+        declared = None
+    if declared is None:
+        return (
+            f"linked on a {width}x{height} mesh; the program declares no .mesh: "
+            "add one (e.g. `.mesh 4x1`) or pass --mesh WxH"
+        )
+    if declared != (width, height):
+        return (
+            f"linked on a {width}x{height} mesh, but the program declares "
+            f".mesh {declared[0]}x{declared[1]}: drop --mesh, or choose a size the layout fits"
+        )
+    return ""
+
+
+def _rect(scope: Scope, trees, pos, width, height, hint=None):
     """(x, y, w, h), or None for an empty rectangle (a size of 0 places nothing). Each number
     must be an integer (bounded by the evaluator); a negative size is an error at its field."""
     x, y, w, h = (scope.int(t) for t in trees)
@@ -80,7 +99,10 @@ def _rect(scope: Scope, trees, pos, width, height):
     if w == 0 or h == 0:
         return None
     if x < 0 or y < 0 or x + w > width or y + h > height:
-        raise pos.error(f"rectangle at {x},{y} size {w},{h} leaves the {width}x{height} mesh")
+        raise pos.error(
+            f"rectangle at {x},{y} size {w},{h} leaves the {width}x{height} mesh",
+            hint() if hint else "",
+        )
     return x, y, w, h
 
 
@@ -153,7 +175,14 @@ def link(
                     f"no program named {place.program!r}", "programs: " + ", ".join(pset.programs)
                 )
             prog = pset.programs[place.program]
-            rect = _rect(scope, place.rect, place.pos, width, height)
+            rect = _rect(
+                scope,
+                place.rect,
+                place.pos,
+                width,
+                height,
+                lambda: mesh_hint(pset, width, height, consts),
+            )
             if rect is None:
                 continue
             overrides = {n: (scope.eval(e), p) for n, e, p in place.params}
@@ -171,7 +200,8 @@ def link(
         block = pe_image.reshape(height, width)[y : y + h, x : x + w]
         if (block >= 0).any():
             raise (place.pos if place else prog.pos).error(
-                f"placement of {prog.name!r} at {x},{y} size {w},{h} overlaps an earlier placement"
+                f"placement of {prog.name!r} at {x},{y} size {w},{h} overlaps an earlier placement",
+                mesh_hint(pset, width, height, consts),
             )
         block[:] = index
         regions.append(Region(index, x, y, w, h))

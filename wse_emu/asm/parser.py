@@ -90,6 +90,7 @@ class ProgramSet:
     places: list = field(default_factory=list)
     routes: list = field(default_factory=list)
     has_layout: bool = False
+    mesh: tuple | None = None  # .mesh: (width, height, pos), each an int or an expression tree
 
 
 @cache
@@ -104,6 +105,7 @@ _TOKEN_NAMES = {
     "NAME": "a name",
     "MNEMONIC": "a mnemonic",
     "INT": "an integer",
+    "MESHSIZE": "a mesh size (WxH)",
     "HEX": "a hex integer",
     "FLOAT": "a float",
     "SPECIAL": "a special (%x ...)",
@@ -286,6 +288,18 @@ class _Builder:
             raise self.pos(node).error(".const must come before any .program and code")
         name, expr = node.children
         self.out.consts.append((str(name), expr, self.pos(name)))
+
+    def on_mesh(self, node):
+        if self.prog is not None or self.in_layout:
+            raise self.pos(node).error(".mesh must come before any .program and code")
+        if self.out.mesh is not None:
+            raise self.pos(node).error(".mesh appears twice")
+        size = node.children[0]
+        if isinstance(size, Token) and size.type == "MESHSIZE":
+            w, h = (int(v) for v in str(size).split("x"))
+        else:
+            w, h = node.children[0], node.children[1]
+        self.out.mesh = (w, h, self.pos(node))
 
     def on_program(self, node):
         if self.in_layout:
