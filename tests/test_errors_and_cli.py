@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import run_program, source_line, vector_add_cycles
 
-from wse_emu import AsmError, RunError, assemble, programs
+from wse_emu import AsmError, Mesh, RunError, assemble, programs
 from wse_emu.cli import main
 from wse_emu.isadoc import markdown
 
@@ -295,3 +295,41 @@ def test_every_command_has_help():
     for cmd in ([], ["asm"], ["disasm"], ["run"], ["info"], ["isa"], ["demo"]):
         r = cli(*cmd, "--help")
         assert r.exit_code == 0 and "Usage:" in r.output
+
+
+def test_run_progress_line_shows_cycle_and_halted_pes_then_erases_itself(tmp_path):
+    import io
+
+    from wse_emu.progress import RunProgress
+
+    m = Mesh(2, 1)
+    m.load(assemble(".mesh 2x1\n.program a\nmain:\n    halt\n.layout\n.place a at 0, 0 size 2, 1\n"))
+    m.launch()
+    out = io.StringIO()
+    bar = RunProgress(out, after=0.0, every=0.0)
+    m.run(progress=bar, batch=1)  # one instruction per batch: called between them
+    assert re.search(r"running: cycle \d+, [0-2]/2 PEs halted, \d+ s", out.getvalue())
+    bar.close()
+    assert out.getvalue().endswith("\r" + " " * bar_width(out.getvalue()) + "\r")
+    quiet = RunProgress(io.StringIO(), after=3600.0)
+    quiet(m)
+    quiet.close()
+    assert quiet.stream.getvalue() == ""  # a short run shows nothing
+
+
+def bar_width(text):
+    return len(text.split("\r")[1])
+
+
+def test_compile_note_is_printed_only_when_the_engine_cache_is_cold(monkeypatch):
+    from wse_emu import cli as cli_mod
+
+    monkeypatch.setattr(cli_mod, "engine_is_cold", lambda: True)
+    r = cli("run", programs.path("vector_add"))
+    assert r.exit_code == 0 and "compiling the engine with Numba" in r.output
+    assert "compiling" not in cli("run", programs.path("vector_add"), "-q").output
+    monkeypatch.setattr(cli_mod, "engine_is_cold", lambda: False)
+    assert "compiling" not in cli("run", programs.path("vector_add")).output
+    from wse_emu.progress import engine_is_cold
+
+    assert not engine_is_cold()  # this session has compiled (or loaded) the run loop

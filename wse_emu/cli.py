@@ -16,6 +16,7 @@ from .arch import ARCHS, ArchError, ArchProfile
 from .asm import AsmError, assemble, declared_mesh, parse_file
 from .asm.disasm import DisasmError, disassemble, disassemble_binary, encoding_hex
 from .memory import MeshSizeError, check_memory
+from .progress import COMPILE_NOTE, RunProgress, engine_is_cold
 from .runtime import Mesh, RunError, parse_mesh
 from .stats import run_record, version
 
@@ -237,10 +238,17 @@ def _program_options(f):
     return click.argument("prog", type=click.Path(dir_okay=False))(f)
 
 
-def _prepare(prog, mesh, arch, overrides, inputs):
+def _compile_note(quiet: bool = False):
+    """Say so before the engine compiles: the first run would otherwise sit silent."""
+    if not quiet and engine_is_cold():
+        click.echo(COMPILE_NOTE, err=True)
+
+
+def _prepare(prog, mesh, arch, overrides, inputs, quiet=False):
     """Link, load and fill a mesh from the command line: (linked program, mesh, profile)."""
     profile = _profile(arch, overrides)
     linked = _link(prog, mesh, profile)
+    _compile_note(quiet)
     with _mesh_checked():
         m = Mesh(linked.width, linked.height, profile)
         try:
@@ -296,20 +304,25 @@ def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, qui
     _writable(json_path, "--json")
     for sym, path in outs:
         _writable(path, f"--out {sym}")
-    linked, m, profile = _prepare(prog, mesh, arch, overrides, inputs)
+    linked, m, profile = _prepare(prog, mesh, arch, overrides, inputs, quiet)
     rects = {sym: _symbol_rect(linked, sym) for sym, _ in outs}
     for sym, rect in rects.items():  # copies that would fail after the run fail now
         try:
             m.memcpy_d2h(sym, *rect)
         except ValueError as e:
             _fail(f"error: --out {sym}: {e}")
+    progress = RunProgress(sys.stderr) if not quiet and sys.stderr.isatty() else None
     try:
-        result = m.run(max_cycles=max_cycles, check=False)
+        result = m.run(max_cycles=max_cycles, check=False, progress=progress)
     except KeyboardInterrupt:
+        if progress:
+            progress.close()
         stats = m.stats()
         click.echo(f"{prog}: interrupted at cycle {stats.cycles}", err=True)
         click.echo(stats.summary(), err=True)
         sys.exit(130)
+    if progress:
+        progress.close()
     saved = {}
     for sym, path in outs:
         x0, y0, w, h = rects[sym]
@@ -414,6 +427,7 @@ def demo(arch, pes, rows, cols, seed):
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((rows, cols)).astype(np.float16)
     x = rng.standard_normal(cols).astype(np.float16)
+    _compile_note()
     try:
         y, result = gemv(A, x, pes, arch)
     except (AsmError, RunError) as e:
@@ -506,6 +520,7 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
             _fail(f"error: --{name} = {v} must be a positive multiple of the mesh side {w}")
     runs = 1 + (1 if matrix else len(levels))
     label = f"{m}x{k}x{n} on {w}x{w}"
+    _compile_note()
     shown = sys.stderr.isatty()  # a bar on a terminal; nothing in logs and pipes
     bar_or_nothing = (
         click.progressbar(length=runs, label=label, file=sys.stderr)
