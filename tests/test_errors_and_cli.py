@@ -303,7 +303,9 @@ def test_run_progress_line_shows_cycle_and_halted_pes_then_erases_itself(tmp_pat
     from wse_emu.progress import RunProgress
 
     m = Mesh(2, 1)
-    m.load(assemble(".mesh 2x1\n.program a\nmain:\n    halt\n.layout\n.place a at 0, 0 size 2, 1\n"))
+    m.load(
+        assemble(".mesh 2x1\n.program a\nmain:\n    halt\n.layout\n.place a at 0, 0 size 2, 1\n")
+    )
     m.launch()
     out = io.StringIO()
     bar = RunProgress(out, after=0.0, every=0.0)

@@ -16,6 +16,7 @@ import pytest
 from wse_emu import Mesh, assemble, parse_file, programs
 from wse_emu.kernels import gemm
 from wse_emu.kernels.gemv import gemv
+from wse_emu.sdk import SdkRuntime
 
 GOLDEN = Path(__file__).parent / "data" / "golden.json"
 UPDATE = os.environ.get("WSE_GOLDEN_UPDATE") == "1"
@@ -76,6 +77,22 @@ def _gemv(arch):
     return _summary(res, y)
 
 
+def _gemv_sdk(arch):
+    r = SdkRuntime(programs.path("gemv_sdk"), arch=arch)
+    r.load()
+    r.run()
+    A = np.random.default_rng(5).standard_normal(24).astype(np.float32)
+    x = np.random.default_rng(6).standard_normal(6).astype(np.float32)
+    b = np.random.default_rng(7).standard_normal(4).astype(np.float32)
+    for sym, v in (("A", A), ("x", x), ("b", b)):
+        r.memcpy_h2d(sym, v, 0, 0, 1, 1, v.size)
+    res = r.launch("compute")
+    y = np.zeros(4, np.float32)
+    r.memcpy_d2h(y, "y", 0, 0, 1, 1, 4)
+    assert np.allclose(y, A.reshape(4, 6) @ x + b, rtol=1e-5, atol=1e-5)
+    return _summary(res, y)
+
+
 CASES = {
     "vector_add": lambda arch: _program(
         "vector_add",
@@ -102,6 +119,7 @@ CASES = {
         {s: () for s in ("exp", "tanh", "sigmoid", "gelu", "relu", "recip", "log", "rsqrt")},
     ),
     "gemv": lambda arch: _gemv(arch),
+    "gemv_sdk": lambda arch: _gemv_sdk(arch),
     "gemm_dense": lambda arch: _gemm("dense", arch, 0.0),
     "gemm_sparse": lambda arch: _gemm("sparse", arch, 0.8),
 }

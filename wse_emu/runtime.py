@@ -311,13 +311,23 @@ class Mesh:
         return out.view(np_type).reshape((h, w) + sym.shape)
 
     # ------------------------------------------------------------------ running
-    def launch(self):
-        """Start every placed PE's main task."""
+    def launch(self, entry: str = "main"):
+        """Start every placed PE's main task; or, given another label, start that function on
+        every PE whose program has it (the others stay as they are), like a host-callable
+        function of the Cerebras SDK. It ends with halt, or ret with an empty call stack."""
         self._need_program()
+        if not isinstance(entry, str):
+            raise TypeError(f"entry must be a label name (str), got {entry!r}")
         start = np.full(self.n_pe, -1, np.int64)
         for i, image in enumerate(self.program.images):
-            if len(image.code):
+            if not len(image.code):
+                continue
+            if entry == "main":
                 start[self.program.pe_image == i] = image.main
+            elif entry in image.labels:
+                start[self.program.pe_image == i] = image.labels[entry]
+        if entry != "main" and not (start >= 0).any():
+            raise ValueError(f"no program on the mesh has a label {entry!r} to launch")
         engine_launch(self.state, start)
         self.launched = True
 
