@@ -40,6 +40,8 @@ RANGES = {
     "task_switch": (0, MAX_CYCLES_PARAM),
     "queue_depth": (1, 4096),
     "colors": (1, 24),
+    "input_queues": (0, 64),
+    "output_queues": (0, 64),
     "sram_bytes": (256, 1 << 24),
     "code_bytes_per_insn": (0, 64),
     "lag_window": (1, 1 << 40),

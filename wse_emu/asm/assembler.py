@@ -59,6 +59,8 @@ class Image:
     tasks: list  # (name, absolute entry pc, color or -1)
     init_values: list = field(default_factory=list)  # (Symbol, checked values: list or scalar)
     data_bytes: int = 0
+    queue_decls: list = field(default_factory=list)  # (dir, queue, color, pos) from .queue
+    queues: dict = field(default_factory=dict)  # (dir, color) -> queue: the link's binding
 
     @cached_property
     def init(self) -> list:
@@ -141,6 +143,7 @@ def split_mnemonic(text: str):
     return base, suffixes
 
 
+MAX_QUEUE_ID = 63  # a syntax bound; the arch's queue count is checked at link time
 MAX_MESH_SIDE = 1 << 16  # far past a wafer (757 x 996 PEs): a bound, not a machine limit
 
 
@@ -503,6 +506,15 @@ def assemble_program(
     code = np.zeros((len(prog.code), isa.ENCODING_WORDS), np.int32)
     for i, stmt in enumerate(prog.code):
         code[i] = enc.encode(stmt)
+    queue_decls = [
+        (
+            d,
+            scope.int_in(q, "queue id", 0, MAX_QUEUE_ID),
+            scope.int_in(c, "color", 0, n_colors - 1),
+            pos,
+        )
+        for d, q, c, pos in prog.queues
+    ]
     return Image(
         prog.name,
         params,
@@ -514,6 +526,7 @@ def assemble_program(
         tasks,
         init,
         addr,
+        queue_decls=queue_decls,
     )
 
 

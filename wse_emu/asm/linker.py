@@ -191,6 +191,7 @@ def link(
             image = assemble_program(pset, prog, globals_, overrides, base, n_colors)
             _check_footprint(image, arch, place.pos if place else prog.pos)
             _check_arch(image, arch)
+            _bind_queues(image, arch)
             _check_targets(image, prog)
             instances[key] = len(images)
             images.append(image)
@@ -271,6 +272,71 @@ def _check_targets(image: Image, prog):
                     f"{image.program!r}: no instruction follows it",
                     "add the instruction to run there (halt, ret, jmp ...)",
                 )
+
+
+# which queue a color operand of these instructions takes (switch names a color it routes)
+_QUEUE_DIRECTION = {"dfin": "in", "recv": "in", "dfout": "out", "send": "out", "sendx": "out"}
+
+
+def _bind_queues(image: Image, arch: ArchProfile):
+    """WSE-3: every color a program receives on (fabric input, recv, data task) takes an
+    input queue and every color it sends on an output queue, each queue bound to one color
+    (wse-facts: WSE-3 queues). `.queue in|out Q color C` binds explicitly; other colors take
+    the lowest free queue in order of first use. More colors than queues, or a queue bound
+    to two colors, is an error. On an arch without queues (wse2: one per color), `.queue`
+    is refused."""
+    counts = {"in": arch["input_queues"], "out": arch["output_queues"]}
+    names = {"in": "input", "out": "output"}
+    if counts["in"] == 0 and counts["out"] == 0:
+        if image.queue_decls:
+            raise image.queue_decls[0][3].error(
+                f".queue needs an arch with queues bound to colors: {arch.name} has one queue "
+                "per color",
+                "use --arch wse3, or drop .queue",
+            )
+        return
+    bound: dict = {}  # (dir, color) -> queue
+    owner: dict = {}  # (dir, queue) -> (color, pos)
+    for d, q, color, pos in image.queue_decls:
+        if q >= counts[d]:
+            raise pos.error(f"{names[d]} queue {q} does not exist: {arch.name} has {counts[d]}")
+        if (d, q) in owner and owner[(d, q)][0] != color:
+            c0, p0 = owner[(d, q)]
+            raise pos.error(
+                f"{names[d]} queue {q} is already bound to color {c0} (line {p0.line}); "
+                "a queue carries one color",
+                "bind this color to another queue (reusing one needs a flush, not modelled)",
+            )
+        if (d, color) in bound and bound[(d, color)] != q:
+            raise pos.error(
+                f"color {color} is already bound to {names[d]} queue {bound[(d, color)]}"
+            )
+        bound[(d, color)] = q
+        owner[(d, q)] = (color, pos)
+    # in program order; a data task takes its color's input queue at its first instruction
+    uses = [(entry - image.base, "in", c) for _, entry, c in image.tasks if c >= 0]
+    table = isa.table()
+    for i, word in enumerate(image.code):
+        row = table[word[0]]
+        d = _QUEUE_DIRECTION.get(row.mnemonic)
+        if d is not None:
+            k = next(j for j, op in enumerate(row.operands) if op.kind == "color")
+            uses.append((i, d, int(word[4 + row.fields[k]])))
+    for i, d, color in sorted(uses, key=lambda u: u[0]):
+        pos = image.positions[i]
+        if (d, color) in bound:
+            continue
+        free = next((q for q in range(counts[d]) if (d, q) not in owner), None)
+        if free is None:
+            taken = ", ".join(f"{q}: color {owner[(d, q)][0]}" for q in range(counts[d]))
+            raise pos.error(
+                f"no free {names[d]} queue for color {color}: {arch.name} has {counts[d]}, "
+                f"bound {taken}",
+                "use fewer colors in this program, or --arch wse2 (one queue per color)",
+            )
+        bound[(d, color)] = free
+        owner[(d, free)] = (color, pos)
+    image.queues = bound
 
 
 def _check_arch(image: Image, arch: ArchProfile):

@@ -50,6 +50,7 @@ class Program:
     code: list = field(default_factory=list)  # InsnStmt
     labels: dict = field(default_factory=dict)  # name -> (index, pos)
     tasks: list = field(default_factory=list)  # TaskDecl
+    queues: list = field(default_factory=list)  # .queue in|out Q color C: (dir, Q, C, pos)
 
 
 @dataclass
@@ -346,6 +347,15 @@ class _Builder:
         prog.tasks.append(TaskDecl(str(name), color, len(prog.code), self.pos(name)))
         self.pending_labels.append((str(name), self.pos(name)))
         self._define_label(prog, str(name), self.pos(name))
+
+    def on_queue(self, node):
+        direction, queue, color = node.children
+        if str(direction) not in ("in", "out"):
+            raise self.pos(direction).error(
+                f"queue direction must be 'in' or 'out', got {str(direction)!r}"
+            )
+        prog = self.program(node)
+        prog.queues.append((str(direction), queue, color, self.pos(node)))
 
     def on_layout(self, node):
         if self.out.has_layout:
