@@ -163,52 +163,63 @@ def _reduce_check(mesh, v, c):
 
 
 def _laplacian_check(mesh, v, c):
-    """Interior PEs: -4 * in + (((west + east) + north) + south), in the port's fp32 order."""
-    t = v[1:-1, :-2] + v[1:-1, 2:]
-    t = t + v[:-2, 1:-1]
+    """Interior PEs: -4 * in + (((east + west) + south) + north), SPADA's receive order."""
+    t = v[1:-1, 2:] + v[1:-1, :-2]
     t = t + v[2:, 1:-1]
+    t = t + v[:-2, 1:-1]
     exp = np.float32(-4.0) * v[1:-1, 1:-1] + t
     got = mesh.memcpy_d2h("out", 1, 1, mesh.width - 2, mesh.height - 2)
     return np.array_equal(got, exp)
 
 
-_MEMCPY_MODE = "receive/send of host streams are local copies (SPADA memcpy mode); "
+# The C4 ports follow the CSL that SPADA's lowering (spcl/spada, spada/lowering/
+# spatial_ir_to_csl.py) emits in memcpy mode; each .wsa header names the passes.
+_SPADA_TASKS = (
+    "the kernel function's @activate of the first task is activate + ret; CSL DSDs "
+    "(compile-time constants) are dmem before each op; "
+)
+_ASYNC_AS_SYNC = (
+    "the async fabric op runs synchronously on the thread and its completion's .activate "
+    "is activate + ret into the next task (the task switch is kept); "
+)
 C4_COPY = Port(
     "c4_copy.wsa",
     _stream_fill("a"),
     _copy_check,
     "per_pe",
-    _MEMCPY_MODE + "SPADA's generated CSL not public: our lowering of the IR",
+    _SPADA_TASKS + "copy elision leaves one memory @fmovs(out, a)",
 )
 C4_VERTICAL = Port(
     "c4_pure_vertical.wsa",
-    _stream_fill("a"),
+    _stream_fill("inp"),
     _vertical_check,
     "per_pe",
-    _MEMCPY_MODE + "the k-recurrence as unrolled scalar ld/fmul/fsub/st",
+    _SPADA_TASKS + "the two CSL for loops as counter/shl/ld/fmul/fsub/st/add/blt; g[k] "
+    "(k >= 1, uninitialised in the .sptl) read from the input",
 )
 C4_REDUCE = Port(
     "c4_reduce.wsa",
     _stream_fill("inp"),
     _reduce_check,
     "per_pe",
-    _MEMCPY_MODE + "awaited fabric receive/send as synchronous fabric vmov",
+    _SPADA_TASKS + _ASYNC_AS_SYNC + "local and PE 0's rcv_val alias the host buffers",
 )
 C4_REDUCE_PIPE = Port(
     "c4_reduce_pipelined.wsa",
     _stream_fill("a_in"),
     _reduce_check,
     "per_pe",
-    _MEMCPY_MODE + "per-element foreach as one streaming fadds(out_fabric, a, in_fabric)",
+    _SPADA_TASKS + _ASYNC_AS_SYNC + "a aliases a_in (no phase-1 copy); the relay foreach is "
+    "one streaming fadds(out_fabric, a_in, in_fabric)",
 )
 
 C4_LAPLACIAN = Port(
     "c4_laplacian.wsa",
-    _stream_fill("a"),
+    _stream_fill("inp"),
     _laplacian_check,
     "per_pe",
-    _MEMCPY_MODE + "async sends overlapped with receives become synchronous sends first, "
-    "then receives in a fixed order",
+    _SPADA_TASKS + _ASYNC_AS_SYNC + "each stage sends before it receives, so the send's "
+    "completion task runs after the receive; parameterised sends cost a mov + beq",
 )
 
 
