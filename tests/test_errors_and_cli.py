@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import run_program, source_line, vector_add_cycles
 
-from wse_emu import AsmError, Mesh, RunError, assemble, programs
+from wse_emu import AsmError, Mesh, RunError, assemble, parse_file, programs
 from wse_emu.cli import main
 from wse_emu.isadoc import markdown
 
@@ -335,3 +335,22 @@ def test_compile_note_is_printed_only_when_the_engine_cache_is_cold(monkeypatch)
     from wse_emu.progress import engine_is_cold
 
     assert not engine_is_cold()  # this session has compiled (or loaded) the run loop
+
+
+def test_heatmap_draws_the_stats_fractions_to_a_png(tmp_path):
+    from wse_emu.heatmap import fractions
+
+    out = tmp_path / "h.png"
+    r = cli("run", programs.path("row_broadcast"), "--heatmap", out, "--json", tmp_path / "s.json")
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stats = json.loads((tmp_path / "s.json").read_text())
+    m = Mesh(8, 4)
+    m.load(assemble(parse_file(programs.path("row_broadcast"))))
+    m.launch()
+    st = m.run().stats
+    f = fractions(st)
+    assert np.allclose(f["busy"] * st.cycles, np.array(stats["per_pe"]["busy"]))
+    assert np.allclose(f["busy"] + f["stalled"] + f["idle"], 1.0)
+    bad = cli("run", programs.path("vector_add"), "--heatmap", tmp_path / "no" / "h.png")
+    assert bad.exit_code == 2 and "does not exist" in bad.output

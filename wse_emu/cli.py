@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import sys
@@ -292,16 +293,37 @@ def _prepare(prog, mesh, arch, overrides, inputs, quiet=False):
 )
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 @click.option(
+    "--heatmap",
+    "heatmap_path",
+    type=click.Path(dir_okay=False),
+    help="draw per-PE busy / stalled / idle fractions to this PNG (needs matplotlib)",
+)
+@click.option(
     "--post-mortem",
     is_flag=True,
     help="on a runtime fault or deadlock, open the debugger at the tile, state intact",
 )
-def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, quiet, post_mortem):
+def run(
+    prog,
+    mesh,
+    arch,
+    overrides,
+    inputs,
+    outputs,
+    json_path,
+    max_cycles,
+    quiet,
+    heatmap_path,
+    post_mortem,
+):
     """Assemble PROG, load it onto a mesh, run it and report cycles and statistics."""
     outs = [_parse_binding(b, "--out") for b in outputs]
     # np.save appends .npy to a name without it: check and report the file it writes
     outs = [(sym, path if path.endswith(".npy") else path + ".npy") for sym, path in outs]
     _writable(json_path, "--json")
+    _writable(heatmap_path, "--heatmap")
+    if heatmap_path and importlib.util.find_spec("matplotlib") is None:
+        _fail("error: --heatmap needs matplotlib: pip install matplotlib")
     for sym, path in outs:
         _writable(path, f"--out {sym}")
     linked, m, profile = _prepare(prog, mesh, arch, overrides, inputs, quiet)
@@ -329,6 +351,8 @@ def run(prog, mesh, arch, overrides, inputs, outputs, json_path, max_cycles, qui
         arr = m.memcpy_d2h(sym, x0, y0, w, h)
         np.save(path, arr)
         saved[sym] = {"path": path, "origin": [x0, y0], "shape": list(arr.shape)}
+    if heatmap_path:
+        result.stats.heatmap(heatmap_path, f"{prog} on {profile.name}: {result.status}")
     if json_path:
         record = run_record(result, prog, profile, linked, max_cycles, saved)
         Path(json_path).write_text(json.dumps(record, indent=1))

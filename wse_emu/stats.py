@@ -61,6 +61,12 @@ class Stats:
             placed,
         )
 
+    def heatmap(self, path, title: str = "") -> None:
+        """Draw per-PE busy / stalled / idle fractions to an image file (see heatmap.py)."""
+        from .heatmap import draw
+
+        draw(self, path, title)
+
     @property
     def seconds(self) -> float:
         return self.cycles / self.clock_hz
