@@ -128,15 +128,15 @@ def test_fabric_watchpoint_reports_payload_and_source(gemv_inputs):
 def test_link_watchpoint_contention_and_backpressure(tmp_path):
     prog = tmp_path / "streams.wsa"
     prog.write_text(STREAMS)
-    _, out = debug(prog, ["watch link 1,0 east"] + ["continue"] * 4, "--mesh", "3x1")
+    _, out = debug(prog, ["watch link 1,0 east"] + ["continue"] * 40, "--mesh", "3x1")
     # both streams cross that link: one waits for the other
     assert re.search(
         r"Watchpoint 1: link \(1, 0\) east is full: a wavelet of color \d from "
         r"tile \(\d, 0\) waited \d+ cycles for it",
         out,
     )
-    # and when the sink's queue fills, the sender upstream of the link is held back
-    assert "link (1, 0) east is backpressured: tile (0, 0) is blocked sending color 1" in out
+    # the sink takes color 1 first: when color 2's queue fills, its sender is held back
+    assert "link (1, 0) east is backpressured: tile (1, 0) is blocked sending color 2" in out
     prog2 = tmp_path / "slow.wsa"
     prog2.write_text(SLOW_CONSUMER)
     _, out = debug(prog2, ["watch link 0,0 east", "continue"], "--mesh", "2x1")

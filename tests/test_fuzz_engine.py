@@ -3,8 +3,9 @@ worker subprocess (a crash or hang kills only the worker, and is a finding).
 
 Every program must end in one of: done, a located fault (PE (x,y), pc and source line),
 a deadlock report or the cycle limit; give the same status, cycles and output bits when
-run again; the same status and bits under another lag window and batch size; and leave
-untouched the SRAM of every PE where no program is placed."""
+run again; the same status, bits and cycles under another lag window and batch size (a
+third of the colors merge several senders into one queue, where only time order keeps
+that true); and leave untouched the SRAM of every PE where no program is placed."""
 
 from __future__ import annotations
 
@@ -101,7 +102,9 @@ _DSD_SETUP = [f"dmem d{{d}}, {name}, {n}" for name, _, n in SYMBOLS] + [
 
 @st.composite
 def programs(draw):
-    """(source, width, height): one or two programs on a 1-4 PE mesh with random routes."""
+    """(source, width, height): one or two programs on a 1-4 PE mesh with random routes,
+    some of them merging the streams of every neighbour (and the tile itself) into one
+    tile's queue."""
     width, height = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     n_prog = draw(st.integers(1, 2))
     lines = []
@@ -137,6 +140,17 @@ def programs(draw):
     back = {"east": "west", "west": "east", "south": "north", "north": "south"}
     for c in range(COLORS):
         x, y = draw(st.sampled_from(cells))
+        feeders = [d for d in sorted(dirs) if (x - dirs[d][0], y - dirs[d][1]) in cells]
+        if len(feeders) > 0 and draw(st.integers(0, 2)) == 0:  # several senders, one queue
+            rx = [back[d] for d in feeders]
+            for d in feeders:
+                lines.append(
+                    f".route {c} at {x - dirs[d][0]}, {y - dirs[d][1]} size 1, 1 rx ramp tx {d}"
+                )
+            if draw(st.booleans()):  # the receiving tile sends to itself too
+                rx.append("ramp")
+            lines.append(f".route {c} at {x}, {y} size 1, 1 rx {', '.join(rx)} tx ramp")
+            continue
         d = draw(st.sampled_from(sorted(dirs)))
         nx, ny = x + dirs[d][0], y + dirs[d][1]
         if 0 <= nx < width and 0 <= ny < height:
@@ -145,6 +159,64 @@ def programs(draw):
         else:
             lines.append(f".route {c} at {x}, {y} size 1, 1 rx ramp tx ramp")
     return "\n".join(lines) + "\n", width, height
+
+
+_PACE = ["nop", "add r5, r5, 1", "mov r6, %cycle", "mul r7, r5, 3", "ld.i32 r8, [ia]"]
+
+
+@st.composite
+def merge_programs(draw):
+    """(source, width, height): two or three senders, each a loop of sends at its own
+    random pace, merged into one queue of a sink that stores what arrives in arrival
+    order (by recv, or by a data task per sender color); every payload carries the cycle
+    it was sent at, so the sink's record shows any change of timing or order."""
+    width, height, sink, feeders = draw(
+        st.sampled_from(
+            [
+                (3, 1, (1, 0), ["east", "west"]),
+                (2, 2, (1, 1), ["south", "east"]),
+                (3, 2, (1, 1), ["east", "west", "south"]),
+            ]
+        )
+    )
+    dirs = {"east": (1, 0), "west": (-1, 0), "south": (0, 1), "north": (0, -1)}
+    back = {"east": "west", "west": "east", "south": "north", "north": "south"}
+    tasks = draw(st.booleans())  # a data task per sender color instead of one merged queue
+    n = 0
+    lines = [".program sink", ".data got i32[64]", ".data at i32[1]"]
+    lines += ["main:", "    mov r2, 0", "    st.i32 [at], r2"]  # SRAM starts random
+    lines += ["    ret"] if tasks else ["loop:", "    recv r0, 0", "    call keep", "    jmp loop"]
+    lines += ["keep:", "    ld.i32 r2, [at]", "    st.i32 [r2 + got], r0", "    add r2, r2, 4"]
+    lines += ["    st.i32 [at], r2", "    ret"]
+    layout = [".layout", f".place sink at {sink[0]}, {sink[1]} size 1, 1"]
+    senders = []
+    for k, d in enumerate(feeders):
+        color = k if tasks else 0
+        if tasks:
+            lines += [f".task t{k} color {color}", "    call keep", "    ret"]
+        count = draw(st.integers(1, 12))
+        n += count
+        pace = [draw(st.sampled_from(_PACE)) for _ in range(draw(st.integers(0, 4)))]
+        senders += [f".program s{k}", ".data ia i32[1]", "main:", "    mov r2, 0", "loop:"]
+        senders += ["    mov r1, %cycle", "    shl r1, r1, 2", f"    add r1, r1, {k}"]
+        senders += [f"    send {color}, r1"] + ["    " + p for p in pace]
+        senders += ["    add r2, r2, 1", f"    blt r2, {count}, loop", "    halt"]
+        x, y = sink[0] - dirs[d][0], sink[1] - dirs[d][1]
+        layout.append(f".place s{k} at {x}, {y} size 1, 1")
+        layout.append(f".route {color} at {x}, {y} size 1, 1 rx ramp tx {d}")
+        if tasks:
+            layout.append(f".route {color} at {sink[0]}, {sink[1]} size 1, 1 rx {back[d]} tx ramp")
+    if not tasks:
+        rx = ", ".join(back[d] for d in feeders)
+        layout.append(f".route 0 at {sink[0]}, {sink[1]} size 1, 1 rx {rx} tx ramp")
+    # the sink halts after the last wavelet (a recv loop would wait for more: deadlock)
+    end = lines.index("keep:") + 5  # after keep's st.i32 [at], r2
+    lines[end:end] = [
+        f"    blt r2, {4 * n}, more",
+        "    halt",
+        "more:",
+    ]
+    return "\n".join(lines + senders + layout) + "\n", width, height
 
 
 # ---------------------------------------------------------------- the worker process
@@ -280,9 +352,16 @@ def check_program(source, width, height):
         for r in runs[2:]:
             assert r["status"] == status, f"lag/batch changed the status:\n{source}"
             assert r["bits"] == first["bits"], f"lag/batch changed the results:\n{source}"
+            assert r["cycles"] == first["cycles"], f"lag/batch changed the cycles:\n{source}"
 
 
 @fuzz_settings(150)
 @given(programs())
 def test_fuzz_engine_programs(prog):
+    check_program(*prog)
+
+
+@fuzz_settings(40)
+@given(merge_programs())
+def test_fuzz_engine_merges(prog):
     check_program(*prog)

@@ -46,7 +46,7 @@ def per_pe_bytes(arch, n_insn: int = 0) -> int:
         + isa.N_DSDS * 4 * 8
         + isa.CALL_DEPTH * 8
         + 8 * 4  # acc, flops
-        + 5 * 8  # link_free
+        + 5 * 8 * 2  # link_free, link_src
         + 8 * 8  # walk scratch, tready, heap
         + 4  # pe_image
     )
@@ -56,8 +56,8 @@ def per_pe_bytes(arch, n_insn: int = 0) -> int:
 
 def check_memory(width: int, height: int, arch, n_insn: int = 0, queue_slots: int = 0):
     """Refuse (MeshSizeError) a state that would not fit in the memory available now.
-    queue_slots: the wavelet slots of every input queue (12 bytes each), once known."""
-    need = width * height * per_pe_bytes(arch, n_insn) + queue_slots * 12
+    queue_slots: the wavelet slots of every input queue (20 bytes each), once known."""
+    need = width * height * per_pe_bytes(arch, n_insn) + queue_slots * 20
     have = available_bytes()
     if need > have:
         raise MeshSizeError(

@@ -149,7 +149,7 @@ from .kinds import (
     STOP_WATCH,
 )
 from .pipeline import drain, loaded, sync_address
-from .sched import heap_pop, make_runnable
+from .sched import heap_pop, make_runnable, must_wait
 from .vector import BLOCKED, DT_SIZE, bits_to_f32, read_reg, vector_op
 
 MAX_DSD_LEN = 65535
@@ -187,15 +187,22 @@ def mem_fault(S, addr, size):
     return 0
 
 
+PICK_NONE, PICK_STARTED, PICK_LATER = range(3)
+
+
 @kernel
 def pick_task(S, p):
     """Start the activated, unblocked task that is ready first (ties: lowest id). A data task
-    takes its wavelet into r0. Returns False when nothing is ready."""
+    takes its wavelet into r0. Returns PICK_NONE when nothing is ready, PICK_LATER when the
+    choice is not p's to make yet: a wavelet another PE has still to send could make a data
+    task whose queue is empty now win (ready sooner, or as soon with a lower id), so p
+    chooses in its turn (sched.must_wait)."""
     pe = S.pe
     img = pe[p, P_IMG]
     nc = S.cfg[CFG_NCOLORS]
     best = -1
     best_t = np.int64(0)
+    first_empty = MAX_TASKS  # the lowest unblocked data task with an empty queue
     for t in range(MAX_TASKS):
         entry = S.task_entry[img, t]
         if entry < 0 or (pe[p, P_TBLK] >> t) & 1:
@@ -208,13 +215,19 @@ def pick_task(S, p):
         else:
             qi = p * nc + color
             if S.qcount[qi] == 0:
+                first_empty = min(first_empty, t)
                 continue
             ready = max(pe[p, P_CLOCK], q_head_time(S, qi))
         if best < 0 or ready < best_t:
             best = t
             best_t = ready
     if best < 0:
-        return False
+        return PICK_NONE
+    unknown = first_empty < best or (first_empty < MAX_TASKS and best_t > pe[p, P_CLOCK])
+    if unknown and must_wait(S, p, best_t):
+        pe[p, P_PICK] = 1
+        make_runnable(S, p, best_t)
+        return PICK_LATER
     if best_t > pe[p, P_CLOCK]:
         pe[p, P_IDLE] += best_t - pe[p, P_CLOCK]
         pe[p, P_CLOCK] = best_t
@@ -230,7 +243,7 @@ def pick_task(S, p):
     pe[p, P_PC] = S.task_entry[img, best]
     pe[p, P_TASK] = best
     pe[p, P_SP] = 0
-    return True
+    return PICK_STARTED
 
 
 @kernel
@@ -408,8 +421,10 @@ def exec_pe(S, p, limit):
     # falling through the last instruction, and returning past it from a final call
     if pe[p, P_PICK]:
         pe[p, P_PICK] = 0
-        if not pick_task(S, p):
-            pe[p, P_STATE] = S_IDLE
+        picked = pick_task(S, p)
+        if picked != PICK_STARTED:
+            if picked == PICK_NONE:
+                pe[p, P_STATE] = S_IDLE
             return
     while True:
         if pe[p, P_CLOCK] > limit:
@@ -580,8 +595,10 @@ def exec_pe(S, p, limit):
                     pe[p, P_PICK] = 1  # resuming picks the next task
                     make_runnable(S, p, pe[p, P_CLOCK])
                     return
-                if not pick_task(S, p):
-                    pe[p, P_STATE] = S_IDLE
+                picked = pick_task(S, p)
+                if picked != PICK_STARTED:
+                    if picked == PICK_NONE:
+                        pe[p, P_STATE] = S_IDLE
                     return
                 continue
         elif sem == SEM_HALT:

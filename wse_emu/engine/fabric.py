@@ -1,12 +1,26 @@
 """Fabric: routes with switch positions, multicast trees resolved when a wavelet is sent
 (cached until a switch moves), input queues kept in arrival order, and sending with
-per-link contention and backpressure."""
+per-link contention and backpressure.
+
+Time order: PEs run out of step (up to the lag window apart), so whatever several PEs
+contend for must be decided in time order, not in the order the emulator runs them.
+A link that wavelets of only one source PE can cross (found at load time over every
+switch position) is claimed in that PE's clock order anyway; a tree crossing a link
+that several sources can reach (a merge, or a ramp fed by two senders) sends only in
+its turn (sched.must_wait). Backpressure reads the time each queue slot was freed, so a
+sender sees the room there was at its own cycle, however far the consumer has run."""
 
 import numpy as np
 
 from ..isa import SWITCH_POSITIONS
 from .jit import inlined, kernel
 from .kinds import (
+    C_CPE,
+    C_F0,
+    C_F1,
+    C_F2,
+    C_FN,
+    C_SEM,
     CFG_HEIGHT,
     CFG_HOP,
     CFG_NCOLORS,
@@ -15,16 +29,20 @@ from .kinds import (
     CFG_RAMP_ON,
     CFG_WIDTH,
     D_RAMP,
+    DK_FIN,
+    DK_MEM,
     F_NO_ROUTE,
     F_ROUTE_LOOP,
     F_ROUTE_NOT_RECEIVED,
     F_ROUTE_NOWHERE,
     F_ROUTE_OFF_MESH,
+    FN_DOT,
     M_DEBUG,
     M_EV_A,
     M_EV_B,
     M_EV_C,
     M_EV_D,
+    M_HEAP,
     M_PENDING,
     M_ROUTE_VER,
     M_STOP_PE,
@@ -36,21 +54,29 @@ from .kinds import (
     P_CLOCK,
     P_HOPS,
     P_IMG,
+    P_KEY,
     P_NEXTW,
+    P_PC,
     P_PICK,
     P_SENT,
     P_STALL,
     P_STATE,
     P_TBLK,
+    P_VPROG,
     P_WAIT,
     P_WAITPE,
     S_IDLE,
     S_RECV,
     S_SEND,
+    SEM_VBIN,
+    SEM_VFILL,
+    SEM_VFMA,
+    SEM_VRED,
+    SEM_VUN,
     STOP_COLOR,
     STOP_LINK,
 )
-from .sched import make_runnable
+from .sched import make_runnable, must_wait
 
 NPOS = SWITCH_POSITIONS
 RAMP_BIT = 1 << D_RAMP
@@ -60,6 +86,11 @@ DY = np.array([-1, 0, 1, 0], np.int64)
 
 # walk results (negated when returned by walk)
 ROUTE_OK, ROUTE_OFF_MESH, ROUTE_NOT_RECEIVED, ROUTE_LOOP, ROUTE_NO_RAMP, ROUTE_NOWHERE = range(6)
+# link_src: no source reaches the link, or several do (else the one source PE)
+NO_SOURCE, MANY = -1, -2
+# dest_room's answer when p may not send now but need not wait on a queue: resume at
+# pe[p, P_KEY], in turn (clock unchanged) or after a slot freed later (clock moves there)
+WAIT_TURN, WAIT_FREED = -1, -2
 ROUTE_FAULTS = np.array(
     [0, F_ROUTE_OFF_MESH, F_ROUTE_NOT_RECEIVED, F_ROUTE_LOOP, F_NO_ROUTE, F_ROUTE_NOWHERE],
     np.int64,
@@ -159,7 +190,78 @@ def check_routes(S, active):
                 r = walk(S, p, c)
                 if r < 0 and -r != ROUTE_NOWHERE:
                     return p * nc + c, -r, S.misc[M_WALK_ERR]
+    mark_link_sources(S, active)
     return -1, 0, 0
+
+
+@kernel
+def _any_position(table, i):
+    bits = 0
+    for k in range(NPOS):
+        bits |= table[i, k]
+    return bits
+
+
+@kernel
+def _merge(a, b):
+    if a == NO_SOURCE or a == b:
+        return b
+    if b == NO_SOURCE:
+        return a
+    return MANY
+
+
+@kernel
+def mark_link_sources(S, active):
+    """Load time: S.link_src[l] = the one placed PE whose wavelets can cross link l (mesh
+    links node * 4 + direction, then each node's ramp down to its PE) at any switch
+    positions, NO_SOURCE or MANY. Per color, source labels spread over the union of all
+    positions' routes; a label changes at most twice (none, one, many), so the work is
+    linear in the mesh. Uses the walk scratch (tready: labels, wnode: work ring, whops:
+    queued flags)."""
+    n_pe = S.pe.shape[0]
+    nc, width, height = S.cfg[CFG_NCOLORS], S.cfg[CFG_WIDTH], S.cfg[CFG_HEIGHT]
+    label, work, queued = S.tready, S.wnode, S.whops
+    S.link_src[:] = NO_SOURCE
+    for c in range(nc):
+        head = 0
+        size = 0
+        for p in range(n_pe):
+            label[p] = NO_SOURCE
+            queued[p] = 0
+            if active[p] and _any_position(S.rx, p * nc + c) & RAMP_BIT:
+                label[p] = p
+                work[size] = p
+                queued[p] = 1
+                size += 1
+        while size > 0:
+            node = work[head]
+            head = (head + 1) % n_pe
+            size -= 1
+            queued[node] = 0
+            src = label[node]
+            t = _any_position(S.tx, node * nc + c)
+            if t & RAMP_BIT:
+                S.link_src[n_pe * 4 + node] = _merge(S.link_src[n_pe * 4 + node], src)
+            x = node % width
+            y = node // width
+            for d in range(4):
+                nx = x + DX[d]
+                ny = y + DY[d]
+                if not t & (1 << d) or nx < 0 or ny < 0 or nx >= width or ny >= height:
+                    continue
+                m = ny * width + nx
+                if not _any_position(S.rx, m * nc + c) & (1 << ((d + 2) % 4)):
+                    continue
+                S.link_src[node * 4 + d] = _merge(S.link_src[node * 4 + d], src)
+                new = _merge(label[m], src)
+                if new != label[m]:
+                    label[m] = new
+                    if not queued[m]:
+                        queued[m] = 1
+                        work[(head + size) % n_pe] = m
+                        size += 1
+    S.misc[M_WALK_KEY] = -1  # the scratch held the last walked tree
 
 
 def queue_storage(rx_tx_tx, n_pe, n_colors, depth, hop, ramp_on, ramp_off, width, height):
@@ -183,14 +285,50 @@ def q_head_time(S, qi):
 @kernel
 def q_pop(S, qi, now):
     """Take the oldest wavelet at time now; wake senders blocked on this queue."""
+    payload = S.qpay[S.qoff[qi] + S.qhead[qi]]
+    q_advance(S, qi, now)
+    return payload
+
+
+@inlined
+def q_advance(S, qi, now):
+    """The oldest wavelet was taken at time now: free its slot, noting when (room_at reads
+    it), and wake the senders blocked on this queue."""
     base = S.qoff[qi]
     h = S.qhead[qi]
-    payload = S.qpay[base + h]
+    S.qfree[base + h] = now
     S.qhead[qi] = (h + 1) % (S.qoff[qi + 1] - base)
     S.qcount[qi] -= 1
     if S.qwaiter[qi] >= 0:
         wake_senders(S, qi, now)
-    return payload
+
+
+@inlined
+def room_at(S, qi, limit, t):
+    """(room, cycle) of queue qi, holding at most limit, for a sender at cycle t. A slot
+    freed after t (the consumer has run ahead) was still taken at t. Slots are freed in
+    the consumer's clock order, so the j most recent frees (j = limit - count) are read
+    newest first. room <= 0 with cycle > t: a slot frees at that cycle; cycle 0: the
+    sender must wait for the consumer."""
+    j = limit - S.qcount[qi]
+    if j <= 0:
+        return j, 0
+    base = S.qoff[qi]
+    cap = S.qoff[qi + 1] - base
+    h = S.qhead[qi] + cap
+    if S.qfree[base + (h - 1) % cap] <= t:
+        return j, 0
+    lo = 1  # qfree[h - lo] > t; find the largest k <= j with qfree[h - k] > t
+    hi = j + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if S.qfree[base + (h - mid) % cap] > t:
+            lo = mid
+        else:
+            hi = mid
+    if lo == j:
+        return 0, S.qfree[base + (h - j) % cap]
+    return j - lo, 0
 
 
 @kernel
@@ -210,24 +348,126 @@ def wake_senders(S, qi, now):
 
 @inlined
 def dest_room(S, p, color, n):
-    """(free slots, PE) of the fullest destination queue of p's walked tree (n entries). A
-    queue holds queue_depth wavelets plus those in flight to it: one per pipeline stage of
-    the path (routers buffer them hop by hop), so a stream is not throttled by distance."""
+    """(room, PE): how many wavelets p may send now down its walked tree (n entries). Each
+    destination queue holds queue_depth wavelets plus those in flight to it, one per
+    pipeline stage of the path (routers buffer them hop by hop), so a stream is not
+    throttled by distance. room <= 0: PE is the full queue to wait on, or WAIT_TURN /
+    WAIT_FREED (resume at pe[p, P_KEY]). A tree over a shared link sends only in its turn,
+    and no further than the next PE's turn or the first wake its wavelets could cause."""
     nc = S.cfg[CFG_NCOLORS]
     stages = S.cfg[CFG_QDEPTH] + S.cfg[CFG_RAMP_ON] + S.cfg[CFG_RAMP_OFF]
     hop = S.cfg[CFG_HOP]
+    ramps = S.pe.shape[0] * 4
+    t = S.pe[p, P_CLOCK]
     room = 1 << 40
     fullest = -1
+    freed = 0
+    shared = False
+    wake = 1 << 40  # the soonest a wavelet of p's can wake a destination PE
     for e in range(n):
+        if S.wparent[e] >= 0 and S.link_src[S.wlink[e]] == MANY:
+            shared = True
         if S.wdeliver[e]:
             q = S.wnode[e]
+            if S.link_src[ramps + q] == MANY:
+                shared = True
+            state = S.pe[q, P_STATE]
+            if state == S_IDLE or (state == S_RECV and S.pe[q, P_WAIT] == color):
+                land = S.cfg[CFG_RAMP_ON] + S.whops[e] * hop + S.cfg[CFG_RAMP_OFF]
+                wake = min(wake, land + quiet_after_wake(S, q, color))
             qi = q * nc + color
             limit = min(S.qoff[qi + 1] - S.qoff[qi], stages + S.whops[e] * hop)
-            free = limit - S.qcount[qi]
+            free, at = room_at(S, qi, limit, t)
             if free < room:
                 room = free
                 fullest = q
+                freed = at
+    if room <= 0:
+        if freed > t:
+            S.pe[p, P_KEY] = freed
+            return 0, WAIT_FREED
+        return room, fullest
+    if shared:
+        t_send, step = send_time(S, p)
+        if must_wait(S, p, t_send):
+            S.pe[p, P_KEY] = t_send
+            return 0, WAIT_TURN
+        if step == 0:
+            return 1, fullest
+        # sends at t_send + i * step, before anything another PE can still do: the next
+        # runnable PE's turn, or a PE these wavelets wake
+        horizon = t_send + min(wake, 1 << 40)
+        if S.misc[M_HEAP] > 0:
+            horizon = min(horizon, S.pe[S.heap[0], P_KEY])
+        room = min(room, max(1, (horizon - t_send + step - 1) // step))
     return room, fullest
+
+
+@kernel
+def vector_operands(S, pc):
+    """(destination, source 0, source 1) DSD registers of the vector op at pc, -1 where the
+    op has none (the same reading as vector.vector_op's)."""
+    code = S.code
+    sem = code[pc, C_SEM]
+    dst = code[pc, C_F0] if sem != SEM_VRED else -1
+    s0 = code[pc, C_F1] if sem != SEM_VFILL else -1
+    two = sem == SEM_VBIN or sem == SEM_VFMA or (sem == SEM_VRED and code[pc, C_FN] == FN_DOT)
+    return dst, s0, code[pc, C_F2] if two else -1
+
+
+@kernel
+def quiet_after_wake(S, q, color):
+    """Cycles after a wavelet of color wakes PE q in which q can do nothing another PE could
+    notice: q streams from that queue alone into memory or a reduction, and nobody else
+    waits on the queue, so it only takes wavelets, which land one a cycle at most, until
+    its op ends. 0 otherwise (a task starts, or the op sends or takes other colors)."""
+    pc = S.pe[q, P_PC]
+    sem = S.code[pc, C_SEM]
+    nc = S.cfg[CFG_NCOLORS]
+    qi = q * nc + color
+    if S.pe[q, P_STATE] != S_RECV or sem < SEM_VUN or sem > SEM_VRED or S.qwaiter[qi] >= 0:
+        return 0
+    dst, s0, s1 = vector_operands(S, pc)
+    if dst >= 0 and S.dsd[q, dst, 0] != DK_MEM:
+        return 0
+    per = 0  # wavelets of color per element
+    for d in (s0, s1):
+        if d >= 0 and S.dsd[q, d, 0] == DK_FIN:
+            if S.dsd[q, d, 1] != color:
+                return 0
+            per += 1
+    n = S.dsd[q, dst if dst >= 0 else s0, 2]
+    return max(0, (n - S.pe[q, P_VPROG]) * per - S.qcount[qi] - 1)
+
+
+@kernel
+def send_time(S, p):
+    """(cycle, step) of p's next send: a scalar send now (step 0: one wavelet); a vector op
+    streaming from memory now, then every `step` cycles; one with a fabric input when its
+    next input wavelet has arrived (step 0: later ones are not known yet)."""
+    pc = S.pe[p, P_PC]
+    code = S.code
+    sem = code[pc, C_SEM]
+    t = S.pe[p, P_CLOCK]
+    if sem < SEM_VUN or sem > SEM_VRED:
+        return t, 0
+    _, s0, s1 = vector_operands(S, pc)
+    step = code[pc, C_CPE]
+    nc = S.cfg[CFG_NCOLORS]
+    taken = -1  # the color s0 takes its wavelet from
+    for d in (s0, s1):
+        if d < 0 or S.dsd[p, d, 0] != DK_FIN:
+            continue
+        step = 0
+        color = S.dsd[p, d, 1]
+        qi = p * nc + color
+        k = 1 if color == taken else 0  # both sources on one color: the second wavelet
+        taken = color
+        if S.qcount[qi] > k:
+            base = S.qoff[qi]
+            cap = S.qoff[qi + 1] - base
+            t = max(t, S.qtime[base + (S.qhead[qi] + k) % cap])
+    return t, step
 
 
 @kernel
@@ -259,6 +499,14 @@ def _event(S, why, pe, a, b, c, d):
 
 @kernel
 def block_sender(S, p, color, q):
+    """p cannot send on color now (dest_room said room <= 0 and why)."""
+    if q < 0:
+        at = S.pe[p, P_KEY]
+        if q == WAIT_FREED and at > S.pe[p, P_CLOCK]:
+            S.pe[p, P_STALL] += at - S.pe[p, P_CLOCK]
+            S.pe[p, P_CLOCK] = at
+        make_runnable(S, p, at)
+        return
     if S.misc[M_DEBUG]:  # a watched link on the way to the full queue is backpressured
         for e in range(S.misc[M_WALK_N]):
             if S.wnode[e] == q and S.wdeliver[e]:

@@ -1,4 +1,5 @@
-"""The scheduler's heap of runnable PEs, keyed by (clock, PE index) for determinism."""
+"""The scheduler's heap of runnable PEs, keyed by (clock, PE index) for determinism, and
+the turn rule that keeps cross-PE decisions in time order whatever the lag window."""
 
 from .jit import inlined
 from .kinds import M_HEAP, P_HPOS, P_KEY, P_STATE, S_RUN
@@ -62,3 +63,17 @@ def make_runnable(S, p, key):
     S.pe[p, P_KEY] = key
     if S.pe[p, P_HPOS] < 0:
         heap_push(S, p)
+
+
+@inlined
+def must_wait(S, p, t):
+    """Would an action of the running PE p at cycle t come after another PE's turn? Every
+    runnable PE is on the heap and a woken PE resumes no earlier than its waker, so nothing
+    can still happen before the heap's smallest (key, index): p acts at t in time order
+    (ties: lower index first) only if (t, p) comes before it. Used where the order of
+    actions of different PEs decides timing or results (shared links, task choice)."""
+    if S.misc[M_HEAP] == 0:
+        return False
+    q = S.heap[0]
+    k = S.pe[q, P_KEY]
+    return k < t or (k == t and q < p)

@@ -43,6 +43,7 @@ MeshState = namedtuple(
         "qhead",
         "qcount",  # int64[n_pe * colors]
         "qwaiter",  # int64[n_pe * colors] first sender blocked on this queue
+        "qfree",  # int64 per queue slot: the cycle it was last freed (-1: never used)
         "rx",
         "tx",  # uint8[n_pe * colors, NPOS] route direction bits per switch position
         "rpos",  # int64[n_pe * colors] current switch position
@@ -53,6 +54,7 @@ MeshState = namedtuple(
         "wdeliver",
         "wmark",  # the last walked multicast tree (fabric.walk)
         "link_free",  # int64[n_pe * 5] first cycle each link is free
+        "link_src",  # int64[n_pe * 5] the one PE whose wavelets can cross it (fabric.py)
         "tready",  # int64[n_pe] scratch: when a wavelet reaches each tree node
         "heap",  # int64[n_pe] runnable PEs, keyed by pe[:, P_KEY]
         "task_entry",
@@ -115,6 +117,7 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors) -
         qhead=np.zeros(nq, np.int64),
         qcount=np.zeros(nq, np.int64),
         qwaiter=np.full(nq, -1, np.int64),
+        qfree=np.full(qoff[-1], -1, np.int64),
         rx=rx.reshape(nq, -1).copy(),
         tx=tx.reshape(nq, -1).copy(),
         rpos=np.zeros(nq, np.int64),
@@ -125,6 +128,7 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors) -
         wdeliver=np.zeros(n_pe, np.uint8),
         wmark=np.zeros(n_pe, np.int64),
         link_free=np.zeros(n_pe * 5, np.int64),
+        link_src=np.full(n_pe * 5, -1, np.int64),
         tready=np.zeros(n_pe, np.int64),
         heap=np.zeros(n_pe, np.int64),
         task_entry=np.full((max(n_img, 1), isa.MAX_TASKS), -1, np.int64),

@@ -10,9 +10,9 @@ from ..isa import DTYPE_SIZE, DTYPES, N_REGS
 from .fabric import (
     block_sender,
     dest_room,
+    q_advance,
     route_fault,
     send_wavelet,
-    wake_senders,
     walk,
 )
 from .fp import bf16_bits, f16_bits
@@ -402,7 +402,6 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe):
     cvt_f = S.cvt_f
     qoff = S.qoff
     qhead = S.qhead
-    qcount = S.qcount
     qtime = S.qtime
     qpay = S.qpay
     out_color = -1
@@ -452,10 +451,7 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe):
                         pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
                         pe[p, P_CLOCK] = arrive
                     pay = np.int64(qpay[base + h])
-                    qhead[qi] = (h + 1) % (qoff[qi + 1] - base)
-                    qcount[qi] -= 1
-                    if S.qwaiter[qi] >= 0:
-                        wake_senders(S, qi, pe[p, P_CLOCK])
+                    q_advance(S, qi, pe[p, P_CLOCK])
                     if dt2 == DT_F16:
                         v = np.float64(f16t[pay & 0xFFFF])
                     elif dt2 == DT_F32:
