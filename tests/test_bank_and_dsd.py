@@ -203,7 +203,7 @@ main:
 
 # ---------------------------------------------------------------- multi-dimensional DSDs
 
-N_BUF = 512  # elements of each buffer the generated DSDs walk
+N_BUF = 2048  # elements of each buffer the generated DSDs walk (3 x 8 KB of f32)
 
 
 @st.composite
@@ -465,3 +465,12 @@ main:
     assert any("a[36]" in line for line in out)
     dsds = s.dsds()
     assert any("extents 3 x 4  strides 16, 1" in line for line in dsds), dsds
+
+
+def test_every_bank_number_names_its_source_per_arch():
+    from wse_emu import isa
+    from wse_emu.arch import ARCHS
+
+    for key, row in isa.costs()["bank"].items():
+        assert row["source"].startswith(("facts:", "assumed:", "calibrated:")), key
+        assert set(ARCHS) <= set(row), key

@@ -18,13 +18,13 @@ element). Numbers from isa/costs.toml [bank]; the rules, in README "Timing model
 import numpy as np
 
 from .dsd import ndims
-from .jit import kernel
+from .jit import inlined
 from .kinds import (
     B_BASE,
     B_DSD,
     B_READ,
     B_SHAPE,
-    B_SIZE,
+    B_SPAN,
     B_STRIDE,
     B_WIDTH,
     CFG_BANK_BYTES,
@@ -40,7 +40,7 @@ from .kinds import (
 )
 
 
-@kernel
+@inlined
 def stride_width(cfg, stride, size, width):
     """The SIMD width a memory operand with this innermost element stride allows."""
     if stride == 0 or stride == 1:
@@ -61,32 +61,45 @@ def stride_width(cfg, stride, size, width):
     return max(width, 1)
 
 
-@kernel
+@inlined
+def _mod(x, cycle):
+    """x modulo cycle, >= 0 (a mask when cycle is a power of two: integer division is the
+    slow part of costing an op)."""
+    if cycle & (cycle - 1) == 0:
+        return x & (cycle - 1)
+    return x % cycle
+
+
+@inlined
 def _add_operand(dsd, cfg, bank, m, p, d, size, read, width, cycle):
     """Row m of bank for memory DSD d (or merge into the row of the same DSD); returns m'."""
     for j in range(m):
         if bank[j, B_DSD] == d:  # the same DSD register: one stream, read if either is
             bank[j, B_READ] |= read
             return m
+    groups = cfg[CFG_BANK_GROUPS]
     bank[m, B_DSD] = d
-    bank[m, B_SIZE] = size
+    bank[m, B_SPAN] = min(groups, max(1, size // cfg[CFG_BANK_BYTES]))
     bank[m, B_READ] = read
-    bank[m, B_BASE] = dsd[p, d, DSD_ADDR] % cycle
+    bank[m, B_BASE] = _mod(dsd[p, d, DSD_ADDR], cycle)
     bank[m, B_WIDTH] = stride_width(cfg, dsd[p, d, DSD_STRIDE], size, width)
     conforms = True
-    for k in range(MAX_DIMS):
+    for k in range(1, MAX_DIMS):
         conforms = conforms and dsd[p, d, DSD_EXT + k] == bank[B_SHAPE, B_STRIDE + k]
-    inner = np.int64(size % cycle)
-    for k in range(MAX_DIMS):
-        if conforms:
-            bank[m, B_STRIDE + k] = (dsd[p, d, DSD_STRIDE + k] % cycle) * inner % cycle
-        else:  # as if 1-D: the innermost stride times the op's inner extents
-            bank[m, B_STRIDE + k] = (dsd[p, d, DSD_STRIDE] % cycle) * inner % cycle
-            inner = inner * (bank[B_SHAPE, B_STRIDE + k] % cycle) % cycle
+    step = _mod(dsd[p, d, DSD_STRIDE] * size, cycle)
+    bank[m, B_STRIDE] = step
+    for k in range(1, MAX_DIMS):
+        step = _mod(step * bank[B_SHAPE, B_STRIDE + k - 1], cycle)  # as if 1-D
+        if bank[B_SHAPE, B_STRIDE + k] == 1:
+            bank[m, B_STRIDE + k] = 0  # never stepped
+        elif conforms:
+            bank[m, B_STRIDE + k] = _mod(dsd[p, d, DSD_STRIDE + k] * size, cycle)
+        else:  # the innermost stride times the op's inner extents
+            bank[m, B_STRIDE + k] = step
     return m + 1
 
 
-@kernel
+@inlined
 def bank_operands(dsd, cfg, bank, p, dst, s0, s1, reads_dst, size_dst, size_src, n, width):
     """Fill `bank` with the op's distinct memory operands and its shape (that of the memory
     operand with the most dimensions, the destination first; 1-D of n elements if that shape
@@ -118,25 +131,31 @@ def bank_operands(dsd, cfg, bank, p, dst, s0, s1, reads_dst, size_dst, size_src,
     return m
 
 
-@kernel
+@inlined
 def _gcd(a, b):
     while b:
         a, b = b, a % b
     return a
 
 
-@kernel
+@inlined
 def _period(bank, m, k, mult, cycle):
     """Steps along op dimension k after which every operand is back in the same bank group."""
     per = np.int64(1)
+    pow2 = cycle & (cycle - 1) == 0
     for j in range(m):
-        step = bank[j, B_STRIDE + k] * mult % cycle
-        pj = cycle // _gcd(step, cycle)
-        per = per * pj // _gcd(per, pj)
+        step = _mod(bank[j, B_STRIDE + k] * mult, cycle)
+        if step == 0:
+            continue
+        if pow2:  # every period divides cycle, a power of two: the lcm is the largest
+            per = max(per, cycle // (step & -step))
+        else:
+            pj = cycle // _gcd(step, cycle)
+            per = per * pj // _gcd(per, pj)
     return per
 
 
-@kernel
+@inlined
 def _step_cost(cfg, bank, m, reads, r0, r1, r2, r3, cycle):
     """Cycles of one SIMD step whose first element has op index (r0, r1, r2, r3)."""
     ports = cfg[CFG_READ_PORTS]
@@ -145,32 +164,43 @@ def _step_cost(cfg, bank, m, reads, r0, r1, r2, r3, cycle):
         return cost
     groups = cfg[CFG_BANK_GROUPS]
     bb = cfg[CFG_BANK_BYTES]
+    first0 = first1 = first2 = np.int64(0)
+    for j in range(m):
+        a = _mod(
+            bank[j, B_BASE]
+            + r0 * bank[j, B_STRIDE]
+            + r1 * bank[j, B_STRIDE + 1]
+            + r2 * bank[j, B_STRIDE + 2]
+            + r3 * bank[j, B_STRIDE + 3],
+            cycle,
+        )
+        first = a // bb
+        if j == 0:
+            first0 = first
+        elif j == 1:
+            first1 = first
+        else:
+            first2 = first
     for g in range(groups):
         c = 0
         for j in range(m):
-            if not bank[j, B_READ]:
-                continue
-            a = (
-                bank[j, B_BASE]
-                + r0 * bank[j, B_STRIDE]
-                + r1 * bank[j, B_STRIDE + 1]
-                + r2 * bank[j, B_STRIDE + 2]
-                + r3 * bank[j, B_STRIDE + 3]
-            ) % cycle
-            span = min(groups, max(1, bank[j, B_SIZE] // bb))
-            if (g - a // bb) % groups < span:
-                c += 1
+            if bank[j, B_READ]:
+                dg = g - (first0 if j == 0 else (first1 if j == 1 else first2))
+                if dg < 0:
+                    dg += groups
+                if dg < bank[j, B_SPAN]:
+                    c += 1
         cost = max(cost, c)
     return cost
 
 
-@kernel
+@inlined
 def _weight(count, r, per):
     """How many of count steps have index r modulo per."""
     return (count - 1 - r) // per + 1
 
 
-@kernel
+@inlined
 def bank_cycles(cfg, bank, m, width, cpe):
     """Cycles of an op over its shape (bank row B_SHAPE) with m memory operands (bank rows):
     the sum over its SIMD steps of max(cpe, the step's SRAM cycles). `width` is the SIMD
@@ -188,10 +218,10 @@ def bank_cycles(cfg, bank, m, width, cpe):
     if reads < 2:  # nothing can conflict: every step costs the same
         return q * e1 * e2 * e3 * max(cpe, _step_cost(cfg, bank, m, reads, 0, 0, 0, 0, 1))
     cycle = cfg[CFG_BANK_BYTES] * cfg[CFG_BANK_GROUPS]
-    p0 = _period(bank, m, 0, width, cycle)
-    p1 = _period(bank, m, 1, 1, cycle)
-    p2 = _period(bank, m, 2, 1, cycle)
-    p3 = _period(bank, m, 3, 1, cycle)
+    p0 = _period(bank, m, 0, width, cycle) if q > 1 else 1
+    p1 = _period(bank, m, 1, 1, cycle) if e1 > 1 else 1
+    p2 = _period(bank, m, 2, 1, cycle) if e2 > 1 else 1
+    p3 = _period(bank, m, 3, 1, cycle) if e3 > 1 else 1
     total = np.int64(0)
     for r3 in range(min(e3, p3)):
         w3 = _weight(e3, r3, p3)

@@ -7,7 +7,7 @@ dsd array alone: a kernel call that takes the whole state tuple copies it."""
 import numpy as np
 
 from ..isa import MAX_DSD_LEN
-from .jit import kernel
+from .jit import inlined, kernel
 from .kinds import (
     DK_MEM,
     DSD_ADDR,
@@ -59,7 +59,7 @@ def set_extent(dsd, p, d, k, extent, stride):
     return 0, 0
 
 
-@kernel
+@inlined
 def ndims(dsd, p, d):
     """Dimensions in use: 1 + the outermost dimension whose extent is not 1."""
     for k in range(MAX_DIMS - 1, 0, -1):
@@ -68,7 +68,7 @@ def ndims(dsd, p, d):
     return 1
 
 
-@kernel
+@inlined
 def elem_addr(dsd, p, d, i, size):
     """Byte address of element i (row-major, dimension 0 innermost) of memory DSD d."""
     if dsd[p, d, DSD_EXT + 1] == 1 and dsd[p, d, DSD_EXT + 2] == 1 and dsd[p, d, DSD_EXT + 3] == 1:
@@ -90,6 +90,9 @@ def span(dsd, p, d, n, size):
     base = dsd[p, d, DSD_ADDR]
     if n <= 0:
         return base, base + size
+    if dsd[p, d, DSD_EXT + 1] == 1 and dsd[p, d, DSD_EXT + 2] == 1 and dsd[p, d, DSD_EXT + 3] == 1:
+        last = base + (n - 1) * dsd[p, d, DSD_STRIDE] * size  # 1-D
+        return min(base, last), max(base, last) + size
     lo = BIG
     hi = -BIG
     prefix = np.int64(0)

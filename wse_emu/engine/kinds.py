@@ -46,10 +46,10 @@ MAX_DIMS = 4
 DSD_KIND, DSD_ADDR, DSD_LEN, DSD_STRIDE, DSD_EXT = 0, 1, 2, 3, 7
 NDSDF = DSD_EXT + MAX_DIMS
 # the vector op being costed (MeshState.bank): rows 0-2 its distinct memory operands (base
-# byte address, element bytes, read?, SIMD width its innermost stride allows, its DSD register,
-# byte stride per op dimension; addresses and strides modulo the bank-group cycle), row
-# B_SHAPE the op's extents per dimension (at B_STRIDE + k)
-B_BASE, B_SIZE, B_READ, B_WIDTH, B_DSD, B_STRIDE = 0, 1, 2, 3, 4, 5
+# byte address, bank groups one element covers, read?, SIMD width its innermost stride
+# allows, its DSD register, byte stride per op dimension; addresses and strides modulo the
+# bank-group cycle), row B_SHAPE the op's extents per dimension (at B_STRIDE + k)
+B_BASE, B_SPAN, B_READ, B_WIDTH, B_DSD, B_STRIDE = 0, 1, 2, 3, 4, 5
 NBANKF = B_STRIDE + MAX_DIMS
 B_SHAPE = 3
 
