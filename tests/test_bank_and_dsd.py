@@ -474,3 +474,37 @@ def test_every_bank_number_names_its_source_per_arch():
     for key, row in isa.costs()["bank"].items():
         assert row["source"].startswith(("facts:", "assumed:", "calibrated:")), key
         assert set(ARCHS) <= set(row), key
+
+
+def test_a_loop_of_like_ops_is_costed_from_each_ones_operands():
+    """The engine remembers the last op's cost while its operands stay alike: moving a source
+    by one word each turn must still alternate conflict and no conflict."""
+    prof = ArchProfile("wse2")
+    n = 16
+    src = f""".data a f32[{n}]
+.data b f32[{n + 4}]
+.data t i32[5]
+main:
+    dmem d0, a, {n}
+    dmem d1, b, {n}
+    mov r1, 0
+turn:
+    mov r2, %cycle
+    shl r3, r1, 2
+    st.i32 [r3 + t], r2
+    vmul.f32 d0, d0, d1
+    vmul.f32 d0, d0, d1          ; a second, like op at another pc
+    dinc.f32 d1, 1
+    add r1, r1, 1
+    blt r1, 4, turn
+    mov r2, %cycle
+    st.i32 [t + 16], r2
+    halt
+"""
+    m, _ = run_program(src, arch="wse2")
+    t = m.memcpy_d2h("t")[0, 0]
+    for turn in range(4):
+        ops = [(0, 4, True, (1,)), (n * 4 + 4 * turn, 4, True, (1,))]
+        op = ref_cycles(prof, prof["fp32_mul"], (n,), ops)
+        assert t[turn + 1] - t[turn] == 2 * op + 6 * prof["scalar"]  # mov shl st dinc add blt
+    assert t[1] - t[0] != t[2] - t[1]

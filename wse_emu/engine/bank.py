@@ -35,8 +35,12 @@ from .kinds import (
     DK_MEM,
     DSD_ADDR,
     DSD_EXT,
+    DSD_KIND,
     DSD_STRIDE,
     MAX_DIMS,
+    MEMO_INSN,
+    MEMO_OPERAND,
+    MEMO_OPS,
 )
 
 
@@ -233,3 +237,39 @@ def bank_cycles(cfg, bank, m, width, cpe):
                     c = _step_cost(cfg, bank, m, reads, r0 * width, r1, r2, r3, cycle)
                     total += w1 * _weight(q, r0, p0) * max(cpe, c)
     return total
+
+
+@inlined
+def memo_cost(memo, dsd, code, p, pc, n, dst, s0, s1, cycle, total):
+    """An op's cost does not change while its instruction's kind and what the bank model reads
+    of its DSDs do not, so each PE remembers its last one: a loop of like ops pays a
+    comparison, not the model. total < 0: look up, returns the cost or -1; else remember."""
+    store = total >= 0
+    if store:
+        memo[p, 0] = total
+        memo[p, 1] = n
+    elif memo[p, 1] != n:
+        return -1
+    for f in range(len(MEMO_INSN)):
+        v = code[pc, MEMO_INSN[f]]
+        if store:
+            memo[p, 2 + f] = v
+        elif memo[p, 2 + f] != v:
+            return -1
+    for k in range(3):
+        d = dst if k == 0 else (s0 if k == 1 else s1)
+        o = MEMO_OPS + k * MEMO_OPERAND
+        for f in range(MEMO_OPERAND):
+            v = np.int64(-1)
+            if d >= 0:
+                if f == 0:
+                    v = dsd[p, d, DSD_KIND]
+                elif f == 1:
+                    v = _mod(dsd[p, d, DSD_ADDR], cycle)
+                else:  # strides, then extents
+                    v = dsd[p, d, DSD_STRIDE + f - 2]
+            if store:
+                memo[p, o + f] = v
+            elif memo[p, o + f] != v:
+                return -1
+    return memo[p, 0]

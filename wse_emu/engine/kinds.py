@@ -52,6 +52,14 @@ NDSDF = DSD_EXT + MAX_DIMS
 B_BASE, B_SPAN, B_READ, B_WIDTH, B_DSD, B_STRIDE = 0, 1, 2, 3, 4, 5
 NBANKF = B_STRIDE + MAX_DIMS
 B_SHAPE = 3
+# per PE, the last vector op costed (MeshState.bmemo): cycles, length, the instruction's
+# semantics, dtypes, SIMD width and cycles per element (MEMO_INSN code words), then per
+# operand (destination, source 0, source 1) what the bank model reads of its DSD: kind, base
+# modulo the bank-group cycle, strides, extents (-1 when the op has no such operand)
+MEMO_INSN = (C_SEM, C_DT, C_DT2, C_WIDTH, C_CPE)
+MEMO_OPERAND = 2 + 2 * MAX_DIMS
+MEMO_OPS = 2 + len(MEMO_INSN)
+NMEMO = MEMO_OPS + 3 * MEMO_OPERAND
 
 # faults
 (F_NONE, F_SRAM_RANGE, F_ALIGN, F_BAD_DSD, F_DSD_LEN, F_NO_ROUTE, F_CALL_DEPTH, F_QUEUE_MISUSE,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..isa import DTYPE_SIZE, DTYPES, N_REGS
-from .bank import bank_cycles, bank_operands
+from .bank import bank_cycles, bank_operands, memo_cost
 from .dsd import elem_addr, span
 from .fabric import (
     block_sender,
@@ -32,6 +32,8 @@ from .kinds import (
     C_MASK,
     C_SEM,
     C_WIDTH,
+    CFG_BANK_BYTES,
+    CFG_BANK_GROUPS,
     CFG_HEIGHT,
     CFG_NCOLORS,
     CFG_SRAM,
@@ -593,21 +595,15 @@ def vector_op(S, p, pc):
                 return -err
             fabric = True
     # cycles, from the bank model over the memory operands (a stream: one element a step)
-    m = bank_operands(
-        dsd,
-        S.cfg,
-        S.bank,
-        p,
-        dst,
-        s0,
-        s1,
-        reads_dst,
-        DT_SIZE[dt],
-        DT_SIZE[dt2],
-        n,
-        1 if fabric else code[pc, C_WIDTH],
-    )
-    total = bank_cycles(S.cfg, S.bank, m, 1 if fabric else code[pc, C_WIDTH], code[pc, C_CPE])
+    cycle = S.cfg[CFG_BANK_BYTES] * S.cfg[CFG_BANK_GROUPS]
+    total = memo_cost(S.bmemo, dsd, code, p, pc, n, dst, s0, s1, cycle, -1)
+    if total < 0:
+        width = 1 if fabric else code[pc, C_WIDTH]
+        m = bank_operands(
+            dsd, S.cfg, S.bank, p, dst, s0, s1, reads_dst, DT_SIZE[dt], DT_SIZE[dt2], n, width
+        )
+        total = bank_cycles(S.cfg, S.bank, m, width, code[pc, C_CPE])
+        memo_cost(S.bmemo, dsd, code, p, pc, n, dst, s0, s1, cycle, total)
     sval = 0.0
     if scalar_field >= 0:
         raw = code[pc, C_F0 + scalar_field]
