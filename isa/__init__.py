@@ -21,6 +21,8 @@ FLOAT_DTYPES = ("f16", "bf16", "f32")
 
 N_REGS = 16
 N_DSDS = 16
+MAX_DSD_LEN = 65535  # length of a DSD, and each extent of a multi-dim one (facts: DSDs)
+MAX_DIMS = 4  # memory DSDs have up to 4 dimensions (facts: mem4d_dsd)
 CALL_DEPTH = 8
 MAX_TASKS = 32
 # Specials read like registers; they are numbered after the 16 general registers.

@@ -122,6 +122,8 @@ def _operand(draw, kind: str) -> str:
         "ri": regs | ints,
         "rv": regs | ints | floats | st.sampled_from(["1e39", "70000", "inf"]),
         "imm": ints,
+        "len": regs | ints,
+        "dim": st.integers(-1, 4).map(str),
         "dsd": st.integers(0, isa.N_DSDS - 1).map(lambda i: f"d{i}"),
         "addr": st.sampled_from(["[buf]", "[buf + 8]", "[r3 + 4]", "[r1]", "[buf + r2]"]),
         "color": st.integers(-1, 25).map(str),

@@ -44,7 +44,9 @@ def _operand(draw, kind, labels, tasks):
         return draw(st.sampled_from(REGS))
     if kind == "rs":
         return draw(st.sampled_from(REGS + SPECIALS))
-    if kind in ("ri", "rv"):
+    if kind == "dim":
+        return str(draw(st.integers(1, 3)))
+    if kind in ("ri", "rv", "len"):
         choice = draw(st.integers(0, 3))
         if choice == 0:
             return draw(st.sampled_from(REGS + SPECIALS))

@@ -13,7 +13,11 @@ from wse_emu.arch import ArchProfile
 ARCHS = ["wse2", "wse3"]
 
 
-def timed(body, arch, data=".data a f32[64]\n.data b f32[64]\n.data c f32[64]\n", overrides=None):
+# a and c one word off b's SRAM bank group, so no two sources of these ops collide
+DATA = ".data a f32[64]\n.data p1 f32[1]\n.data b f32[64]\n.data p2 f32[1]\n.data c f32[64]\n"
+
+
+def timed(body, arch, data=DATA, overrides=None):
     """Cycles between two %cycle reads around body (the second read waits for the datapath),
     minus the first read's own cycle."""
     src = f"""{data}.data t i32[2]
@@ -118,10 +122,9 @@ def test_load_use_latency_and_per_opcode_costs(arch):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_halt_waits_for_the_datapath_and_results_are_exact(arch, rng):
     p = ArchProfile(arch)
-    src = """.data a f32[64]
-.data b f32[64]
-.data c f32[64]
-main:
+    src = (
+        DATA
+        + """main:
     dmem d0, a, 64
     dmem d1, b, 64
     dmem d2, c, 64
@@ -129,6 +132,7 @@ main:
     vmul.f32 d0, d2, d1
     halt
 """
+    )
     a = rng.standard_normal(64).astype(np.float32)
     b = rng.standard_normal(64).astype(np.float32)
     m, res = run_program(src, arch=arch, inputs={"a": a, "b": b})

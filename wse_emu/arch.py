@@ -46,6 +46,11 @@ RANGES = {
     "code_bytes_per_insn": (0, 64),
     "lag_window": (1, 1 << 40),
     "clock_mhz": (1, 10**6),
+    "banks": (1, 62),  # a step's banks are counted in a 64-bit mask
+    "bank_bytes": (1, 64),
+    "bank_groups": (1, 62),
+    "read_ports": (1, 8),
+    "stride_pm1_width": (1, 1024),
 }
 
 
@@ -79,7 +84,7 @@ class ArchProfile:
     def _flat(self) -> dict[str, dict]:
         table = isa.costs()
         out = {}
-        for group in ("simd", "cycles", "size"):
+        for group in ("simd", "cycles", "size", "bank"):
             for key, row in table[group].items():
                 out[key] = dict(row, group=group)
         return out
@@ -95,10 +100,6 @@ class ArchProfile:
     @property
     def clock_hz(self) -> float:
         return self["clock_mhz"] * 1e6
-
-    @property
-    def stride_widths(self) -> list[int]:
-        return list(isa.costs()["stride"]["width_by_mod8"])
 
     def rows(self):
         """(group, name, value, source, overridden) for every parameter, for `wse-emu info`."""

@@ -612,9 +612,6 @@ def info(arch, overrides):
     for group, key, _, source, _ in profiles[0].rows():
         vals = "".join(f"{p[key]:>8}" + ("*" if key in p.overrides else "") for p in profiles)
         click.echo(f"{group + '.' + key:<24}{vals}  {source}")
-    click.echo(
-        f"stride rule (width by stride mod 8, 0 = full): {isa.costs()['stride']['width_by_mod8']}"
-    )
     if overrides:
         click.echo("* overridden with --set")
 

@@ -11,12 +11,22 @@ Generated from `isa/instructions.toml` and `isa/costs.toml` by `wse-emu isa --ma
 do not edit by hand (a test fails when this page is stale).
 
 Syntax: destination first. `.T` is a dtype suffix; vector ops run over whole DSDs.
-A vector op of n elements keeps the datapath busy `ceil(n / width) * per_element` cycles,
-where width is the SIMD class's elements per cycle, reduced by the stride rule; it begins
-`vector_startup` cycles after it issues and its results are written `vector_drain` cycles
-after its last element. The thread issues it in one `scalar` cycle and goes on; see the
-README's timing model for when it waits. With a fabric operand an op streams one element
-per cycle (the ramp carries one wavelet per cycle) on the thread. Scalar instructions cost
+
+Memory DSDs have up to 4 dimensions: `dmem` sets the base, the innermost extent and stride
+(a 1-D DSD), `ddim d, k, extent, stride` sets dimension k = 1..3 (outer); the length is the
+product of the extents and elements go in row-major order, innermost first. Strides are in
+elements of the op's dtype. `dlen` sets the innermost extent of a memory DSD (the length of
+a 1-D one) and the length of a fabric DSD; `dinc.T d, n` moves a memory DSD's base by n
+elements of type T.
+
+A vector op keeps the datapath busy, per SIMD step (width elements of one innermost row,
+width = the SIMD class's elements per cycle, limited by the stride rule), the larger of
+`per_element` and the step's SRAM cycles: `max(ceil(reads / read_ports), reads in one bank
+group)` over its memory operands (the bank model, section `bank` of the cost table). It
+begins `vector_startup` cycles after it issues and its results are written `vector_drain`
+cycles after its last element; the thread issues it in one `scalar` cycle and goes on (see
+the README's timing model for when it waits). With a fabric operand it streams one element
+per step on the thread (the ramp carries one wavelet per cycle). Scalar instructions cost
 their class's cycles (`scalar`, `int_mul`, `load` plus `load_use` latency, `dsd_write`).
 """
 
@@ -56,11 +66,5 @@ def markdown() -> str:
     for group, key, _, source, _ in profiles[0].rows():
         vals = " | ".join(str(p[key]) for p in profiles)
         lines.append(f"| {group}.{key} | {vals} | {source} |")
-    stride = isa.costs()["stride"]
-    lines += [
-        "",
-        f"Stride rule (elements per cycle by stride mod 8, 0 = full width): "
-        f"`{stride['width_by_mod8']}`; {stride['source']}.",
-        "",
-    ]
+    lines.append("")
     return "\n".join(lines)

@@ -494,6 +494,8 @@ def _fault_arg(code: int, arg: int) -> str:
         return f"color {arg}"
     if code == K.F_BAD_SWITCH:
         return f"position {arg}"
+    if code == K.F_DSD_RANGE:  # the engine packs address * 16 + DSD register
+        return f"DSD register d{arg & 15}, an element at byte address {arg >> 4}"
     if code in (K.F_DSD_LEN, K.F_DSD_KIND, K.F_DSD_UNSET):
         return f"DSD register d{arg}"
     if code == K.F_BAD_DSD:

@@ -330,7 +330,7 @@ class _Encoder:
             return [isa.SPECIAL_BASE + isa.SPECIALS.index(name)], [False]
         if isinstance(node, Tree) and node.data == "address" and kind != "addr":
             raise self._pos(node).error(f"{where} is not an address", f"syntax: {row.syntax}")
-        if kind in ("rd", "rs", "ri", "rv"):
+        if kind in ("rd", "rs", "ri", "rv", "len"):
             r = self._reg(node, _REG, isa.N_REGS)
             if r is not None:
                 return [r], [False]
@@ -342,6 +342,8 @@ class _Encoder:
                 )
             if kind == "rv":
                 return [self._scalar(node, where)], [True]
+            if kind == "len":
+                return [self._int_in(node, where, 0, isa.MAX_DSD_LEN)], [True]
             return [self._int32(self._int(node), node, where)], [True]
         if kind == "dsd":
             d = self._reg(node, _DSD, isa.N_DSDS)
@@ -359,6 +361,8 @@ class _Encoder:
             if not 0 <= c < self.n_colors:
                 raise self._pos(node).error(f"color {c} out of range 0-{self.n_colors - 1}")
             return [c], [True]
+        if kind == "dim":
+            return [self._int_in(node, f"{where} (a DSD dimension)", 1, isa.MAX_DIMS - 1)], [True]
         if kind == "label":
             name = self._plain_name(node)
             if name is None or name not in self.labels:
@@ -393,6 +397,12 @@ class _Encoder:
         if out_of_range([float(value)], dtype) is not None:
             raise self._pos(node).error(f"{where}: {value!r} out of range ({dtype_limits(dtype)})")
         return f32_bits(float(value)) if dtype in isa.FLOAT_DTYPES else value
+
+    def _int_in(self, node, where: str, lo: int, hi: int) -> int:
+        value = self._int(node)
+        if not lo <= value <= hi:
+            raise self._pos(node).error(f"{where}: immediate {value} is outside {lo}-{hi}")
+        return value
 
     def _int(self, node) -> int:
         self._no_registers(node)

@@ -18,13 +18,16 @@ _FIELD_RANGE = {  # operand kind -> (lowest, highest) value of its field when no
     "rd": (0, isa.N_REGS - 1),
     "rs": (0, _N_READABLE - 1),
     "ri": (0, _N_READABLE - 1),
+    "len": (0, _N_READABLE - 1),
     "rv": (0, _N_READABLE - 1),
     "dsd": (0, isa.N_DSDS - 1),
     "addr": (-1, isa.N_REGS - 1),  # base register, -1 for none
     "task": (0, isa.MAX_TASKS - 1),
     "label": (0, 2**31 - 1),
     "color": (0, 2**31 - 1),
+    "dim": (1, isa.MAX_DIMS - 1),
 }
+_IMM_RANGE = {"len": (0, isa.MAX_DSD_LEN)}  # kinds whose immediates have a range too
 
 
 def _reg(v: int) -> str:
@@ -50,8 +53,10 @@ def check_word(word) -> None:
         raise DisasmError(f"{row.mnemonic}: immediate mask {mask} out of range")
     for op, fi in zip(row.operands, row.fields):
         imm = (mask >> fi) & 1
-        if not imm or op.kind in ("rd", "rs", "dsd", "addr", "task"):
+        if not imm or op.kind in ("rd", "rs", "dsd", "addr", "task", "dim", "len"):
             lo, hi = _FIELD_RANGE.get(op.kind, (-(2**31), 2**31 - 1))
+            if imm:
+                lo, hi = _IMM_RANGE.get(op.kind, (lo, hi))
             if not lo <= int(word[4 + fi]) <= hi:
                 raise DisasmError(
                     f"{row.mnemonic}: {op.kind} field {int(word[4 + fi])} out of range {lo}-{hi}"
@@ -80,7 +85,7 @@ def disassemble(word, labels: dict | None = None, tasks: list | None = None) -> 
             fi += 2
             continue
         fi += 1
-        if op.kind in ("rd", "rs") or (op.kind in ("ri", "rv") and not imm):
+        if op.kind in ("rd", "rs") or (op.kind in ("ri", "rv", "len") and not imm):
             out.append(_reg(v))
         elif op.kind == "dsd":
             out.append(f"d{v}")

@@ -557,9 +557,19 @@ class Session:
         p = self.fp
         out = []
         for d in range(isa.N_DSDS):
-            kind, a, n, stride = (int(v) for v in self.S.dsd[p, d])
+            row = [int(v) for v in self.S.dsd[p, d]]
+            kind, a, n = row[K.DSD_KIND], row[K.DSD_ADDR], row[K.DSD_LEN]
             if kind == K.DK_MEM:
-                out.append(f"d{d:<3} memory  address {a}  length {n}  stride {stride}")
+                dims = [(row[K.DSD_EXT + k], row[K.DSD_STRIDE + k]) for k in range(K.MAX_DIMS)]
+                while len(dims) > 1 and dims[-1][0] == 1:
+                    dims.pop()
+                if len(dims) == 1:
+                    shape = f"stride {dims[0][1]}"
+                else:  # outermost first, as an array shape reads
+                    shape = "extents " + " x ".join(str(e) for e, _ in reversed(dims))
+                    shape += "  strides " + ", ".join(str(s) for _, s in reversed(dims))
+                    shape += " (outermost first)"
+                out.append(f"d{d:<3} memory  address {a}  length {n}  {shape}")
             elif kind == K.DK_FIN:
                 out.append(f"d{d:<3} fabric in   color {a}  length {n}")
             elif kind == K.DK_FOUT:

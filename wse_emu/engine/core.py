@@ -4,7 +4,8 @@ batch of work (until done, fault, deadlock or the cycle limit)."""
 
 import numpy as np
 
-from ..isa import CALL_DEPTH, MAX_TASKS
+from ..isa import CALL_DEPTH, MAX_DIMS, MAX_DSD_LEN, MAX_TASKS
+from .dsd import set_1d, set_extent, span
 from .fabric import (
     NPOS,
     block_sender,
@@ -33,6 +34,9 @@ from .kinds import (
     DK_FIN,
     DK_FOUT,
     DK_MEM,
+    DSD_ADDR,
+    DSD_KIND,
+    DSD_LEN,
     DT_BF16,
     DT_F16,
     DT_I8,
@@ -42,6 +46,7 @@ from .kinds import (
     F_BAD_SWITCH,
     F_BAD_TASK,
     F_CALL_DEPTH,
+    F_DSD_KIND,
     F_DSD_UNSET,
     F_PC_RANGE,
     F_QUEUE_MISUSE,
@@ -126,8 +131,10 @@ from .kinds import (
     SEM_BLOCK,
     SEM_BR,
     SEM_CALL,
+    SEM_DDIM,
     SEM_DFIN,
     SEM_DFOUT,
+    SEM_DINC,
     SEM_DLEN,
     SEM_DMEM,
     SEM_FALU,
@@ -151,8 +158,6 @@ from .kinds import (
 from .pipeline import drain, loaded, sync_address
 from .sched import heap_pop, make_runnable, must_wait
 from .vector import BLOCKED, DT_SIZE, bits_to_f32, read_reg, vector_op
-
-MAX_DSD_LEN = 65535
 
 
 @kernel
@@ -364,12 +369,9 @@ def write_range(S, p, pc):
         return addr, addr + DT_SIZE[code[pc, C_DT]]
     if sem >= SEM_VUN and sem <= SEM_VRED and sem != SEM_VRED:
         d = code[pc, C_F0]
-        if S.dsd[p, d, 0] != DK_MEM:
+        if S.dsd[p, d, DSD_KIND] != DK_MEM:
             return 0, 0
-        size = DT_SIZE[code[pc, C_DT]]
-        base = S.dsd[p, d, 1]
-        last = base + (S.dsd[p, d, 2] - 1) * S.dsd[p, d, 3] * size
-        return min(base, last), max(base, last) + size
+        return span(S.dsd, p, d, S.dsd[p, d, DSD_LEN], DT_SIZE[code[pc, C_DT]])
     return 0, 0
 
 
@@ -498,32 +500,38 @@ def exec_pe(S, p, limit):
             else:
                 store(S, p, addr, dt, operand(S, p, pc, 2))
                 pe[p, P_WR] += DT_SIZE[dt]
-        elif sem == SEM_DMEM:
+        elif sem == SEM_DMEM or sem == SEM_DFIN or sem == SEM_DFOUT:
             d = code[pc, C_F0]
-            base = code[pc, C_F1]
-            addr = code[pc, C_F2] + (read_reg(S, p, base) if base >= 0 else 0)
-            length = operand(S, p, pc, 3)
+            length = operand(S, p, pc, 3 if sem == SEM_DMEM else 2)
             if length < 0 or length > MAX_DSD_LEN:
                 fault(S, p, F_BAD_DSD, length)
                 return
-            S.dsd[p, d, 0] = DK_MEM
-            S.dsd[p, d, 1] = addr
-            S.dsd[p, d, 2] = length
-            S.dsd[p, d, 3] = operand(S, p, pc, 4)
-        elif sem == SEM_DFIN or sem == SEM_DFOUT or sem == SEM_DLEN:
+            if sem == SEM_DMEM:
+                base = code[pc, C_F1]
+                addr = code[pc, C_F2] + (read_reg(S, p, base) if base >= 0 else 0)
+                set_1d(S.dsd, p, d, DK_MEM, addr, length, operand(S, p, pc, 4))
+            else:
+                kind = DK_FIN if sem == SEM_DFIN else DK_FOUT
+                set_1d(S.dsd, p, d, kind, code[pc, C_F1], length, 1)
+        elif sem == SEM_DLEN or sem == SEM_DDIM:
             d = code[pc, C_F0]
-            length = operand(S, p, pc, 2 if sem != SEM_DLEN else 1)
-            if length < 0 or length > MAX_DSD_LEN:
-                fault(S, p, F_BAD_DSD, length)
+            k = 0 if sem == SEM_DLEN else code[pc, C_F1]
+            if k < 0 or k >= MAX_DIMS:  # the assembler checks k; a foreign binary may not
+                fault(S, p, F_BAD_DSD, k)
                 return
-            if sem != SEM_DLEN:
-                S.dsd[p, d, 0] = DK_FIN if sem == SEM_DFIN else DK_FOUT
-                S.dsd[p, d, 1] = code[pc, C_F1]
-                S.dsd[p, d, 3] = 1
-            elif S.dsd[p, d, 0] == 0:
-                fault(S, p, F_DSD_UNSET, d)
+            extent = operand(S, p, pc, 1 if sem == SEM_DLEN else 2)
+            stride = operand(S, p, pc, 3) if sem == SEM_DDIM else 0
+            err, arg = set_extent(S.dsd, p, d, k, extent, stride)
+            if err != 0:
+                fault(S, p, err, arg)
                 return
-            S.dsd[p, d, 2] = length
+        elif sem == SEM_DINC:
+            d = code[pc, C_F0]
+            if S.dsd[p, d, DSD_KIND] != DK_MEM:
+                fault(S, p, F_DSD_UNSET if S.dsd[p, d, DSD_KIND] == 0 else F_DSD_KIND, d)
+                return
+            step = operand(S, p, pc, 1) * DT_SIZE[code[pc, C_DT]]
+            S.dsd[p, d, DSD_ADDR] = wrap32(S.dsd[p, d, DSD_ADDR] + step)
         elif sem == SEM_SEND or sem == SEM_SENDX:
             color = code[pc, C_F0]
             nw = walk(S, p, color)

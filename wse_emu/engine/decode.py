@@ -75,5 +75,9 @@ def engine_config(arch: ArchProfile, width: int, height: int) -> np.ndarray:
     cfg[K.CFG_WIDTH] = width
     cfg[K.CFG_HEIGHT] = height
     cfg[K.CFG_SRAM] = arch["sram_bytes"]
-    cfg[K.CFG_STRIDE0 : K.CFG_STRIDE0 + 8] = arch.stride_widths
+    cfg[K.CFG_BANKS] = arch["banks"]
+    cfg[K.CFG_BANK_BYTES] = arch["bank_bytes"]
+    cfg[K.CFG_BANK_GROUPS] = arch["bank_groups"]
+    cfg[K.CFG_READ_PORTS] = arch["read_ports"]
+    cfg[K.CFG_STRIDE_PM1] = arch["stride_pm1_width"]
     return cfg

@@ -4,11 +4,12 @@ semantics group (`sem`) and function (`fn`) per instruction; these are their cod
 # fmt: off
 SEM_NAMES = ("nop", "halt", "br", "call", "ret", "mov", "alu", "falu", "ld", "st",
              "dmem", "dfin", "dfout", "dlen", "vun", "vfill", "vbin", "vbins", "vfma", "vfmas",
-             "vcvt", "vred", "send", "sendx", "recv", "activate", "block", "unblock", "switch")
+             "vcvt", "vred", "send", "sendx", "recv", "activate", "block", "unblock", "switch",
+             "ddim", "dinc")
 (SEM_NOP, SEM_HALT, SEM_BR, SEM_CALL, SEM_RET, SEM_MOV, SEM_ALU, SEM_FALU, SEM_LD, SEM_ST,
  SEM_DMEM, SEM_DFIN, SEM_DFOUT, SEM_DLEN, SEM_VUN, SEM_VFILL, SEM_VBIN, SEM_VBINS, SEM_VFMA,
  SEM_VFMAS, SEM_VCVT, SEM_VRED, SEM_SEND, SEM_SENDX, SEM_RECV, SEM_ACTIVATE, SEM_BLOCK,
- SEM_UNBLOCK, SEM_SWITCH) = range(len(SEM_NAMES))
+ SEM_UNBLOCK, SEM_SWITCH, SEM_DDIM, SEM_DINC) = range(len(SEM_NAMES))
 
 FN_NAMES = ("", "always", "eq", "ne", "lt", "ge", "add", "sub", "mul", "and", "or", "xor",
             "shl", "shr", "sra", "min", "max", "fmac", "neg", "abs", "itof", "ftoi", "mov",
@@ -40,18 +41,38 @@ S_OFF, S_RUN, S_RECV, S_SEND, S_IDLE, S_HALT, S_FAULT = range(7)
 STATE_NAMES = ("off", "running", "blocked on receive", "blocked on send", "waiting for a task",
                "halted", "faulted")
 
-# DSD kinds; dsd[p, d, :] = kind, address or color, length, stride
+# DSD kinds; dsd[p, d, :] = kind, address or color, length (the product of the extents),
+# stride of dimension k at DSD_STRIDE + k, extent of dimension k at DSD_EXT + k (dimension 0
+# innermost; unused outer dimensions have extent 1, stride 0; fabric DSDs are 1-D)
 DK_NONE, DK_MEM, DK_FIN, DK_FOUT = range(4)
+MAX_DIMS = 4
+DSD_KIND, DSD_ADDR, DSD_LEN, DSD_STRIDE, DSD_EXT = 0, 1, 2, 3, 7
+NDSDF = DSD_EXT + MAX_DIMS
+# the vector op being costed (MeshState.bank): rows 0-2 its distinct memory operands (base
+# byte address, bank groups one element covers, read?, SIMD width its innermost stride
+# allows, its DSD register, byte stride per op dimension; addresses and strides modulo the
+# bank-group cycle), row B_SHAPE the op's extents per dimension (at B_STRIDE + k)
+B_BASE, B_SPAN, B_READ, B_WIDTH, B_DSD, B_STRIDE = 0, 1, 2, 3, 4, 5
+NBANKF = B_STRIDE + MAX_DIMS
+B_SHAPE = 3
+# per PE, the last vector op costed (MeshState.bmemo): cycles, length, the instruction's
+# semantics, dtypes, SIMD width and cycles per element (MEMO_INSN code words), then per
+# operand (destination, source 0, source 1) what the bank model reads of its DSD: kind, base
+# modulo the bank-group cycle, strides, extents (-1 when the op has no such operand)
+MEMO_INSN = (C_SEM, C_DT, C_DT2, C_WIDTH, C_CPE)
+MEMO_OPERAND = 2 + 2 * MAX_DIMS
+MEMO_OPS = 2 + len(MEMO_INSN)
+NMEMO = MEMO_OPS + 3 * MEMO_OPERAND
 
 # faults
 (F_NONE, F_SRAM_RANGE, F_ALIGN, F_BAD_DSD, F_DSD_LEN, F_NO_ROUTE, F_CALL_DEPTH, F_QUEUE_MISUSE,
  F_DSD_KIND, F_BAD_TASK, F_DSD_UNSET, F_ROUTE_OFF_MESH, F_ROUTE_NOT_RECEIVED, F_ROUTE_LOOP,
- F_ROUTE_NOWHERE, F_BAD_SWITCH, F_PC_RANGE) = range(17)
+ F_ROUTE_NOWHERE, F_BAD_SWITCH, F_PC_RANGE, F_DSD_RANGE) = range(18)
 FAULT_NAMES = (
     "no fault",
     "SRAM access out of range",
     "misaligned SRAM access",
-    "bad DSD length: outside 0-65535",
+    "bad DSD length or extent: outside 0-65535 (a multi-dimensional DSD: also their product)",
     "bad DSD: source shorter than destination",
     "send on a color with no route from this PE (its rx lacks ramp)",
     "call stack overflow (depth 8)",
@@ -65,6 +86,7 @@ FAULT_NAMES = (
     "route error: no PE receives this color from here",
     "switch position outside 0-3",
     "control left the program: no instruction of it follows (missing halt, ret or jmp?)",
+    "SRAM access out of range: a memory DSD runs past SRAM (in some dimension)",
 )
 
 # run status (misc[M_STATUS])
@@ -93,8 +115,9 @@ NMISC = 26
 # cfg int64 slots (from the arch profile)
 (CFG_HOP, CFG_RAMP_ON, CFG_RAMP_OFF, CFG_QDEPTH, CFG_LAG, CFG_TASK_SWITCH, CFG_STARTUP,
  CFG_NCOLORS, CFG_WIDTH, CFG_HEIGHT, CFG_SRAM, CFG_DRAIN, CFG_GAP, CFG_LOAD_USE, CFG_ISSUE,
- CFG_STRIDE0) = range(16)
-NCFG = CFG_STRIDE0 + 8
+ # SRAM bank model (isa/costs.toml [bank]; engine/vector.py bank_cycles)
+ CFG_BANKS, CFG_BANK_BYTES, CFG_BANK_GROUPS, CFG_READ_PORTS, CFG_STRIDE_PM1) = range(20)
+NCFG = 20
 
 # direction bits of route tables; link id of a mesh link = node * 4 + direction
 D_NORTH, D_EAST, D_SOUTH, D_WEST, D_RAMP = range(5)

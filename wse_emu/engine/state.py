@@ -14,6 +14,9 @@ from .kinds import (
     M_STEP_PE,
     M_STOP_PE,
     M_WALK_KEY,
+    NBANKF,
+    NDSDF,
+    NMEMO,
     NMISC,
     NPE,
     P_HPOS,
@@ -30,7 +33,9 @@ MeshState = namedtuple(
         "pe",  # int64[n_pe, NPE] per-PE scalars (kinds.P_*)
         "regs",
         "regf",  # int32[n_pe, 16] and its float32 view
-        "dsd",  # int64[n_pe, 16, 4]
+        "dsd",  # int64[n_pe, 16, NDSDF] (kinds.DSD_*)
+        "bank",  # int64[4, NBANKF] scratch: the memory operands of the vector op being costed
+        "bmemo",  # int64[n_pe, NMEMO] the last vector op each PE costed (kinds.NMEMO)
         "stack",  # int64[n_pe, CALL_DEPTH]
         "acc",  # float64[n_pe] partial result of a suspended reduction
         "sram8",
@@ -104,7 +109,9 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors) -
         pe=pe,
         regs=regs,
         regf=regs.view(np.float32),
-        dsd=np.zeros((n_pe, isa.N_DSDS, 4), np.int64),
+        dsd=np.zeros((n_pe, isa.N_DSDS, NDSDF), np.int64),
+        bank=np.zeros((4, NBANKF), np.int64),
+        bmemo=np.full((n_pe, NMEMO), -1, np.int64),
         stack=np.zeros((n_pe, isa.CALL_DEPTH), np.int64),
         acc=np.zeros(n_pe, np.float64),
         sram8=sram8,

@@ -1,12 +1,15 @@
 """Vector (DSD) instructions: element reads and writes per dtype, the arithmetic, and the
-op loop that charges startup + ceil(n / width) cycles, or streams one element per cycle
-when a fabric operand is involved, suspending with its progress when the fabric stalls."""
+op loop: an all-SRAM op runs in one go and charges start-up plus its SIMD steps' cycles from
+the bank model (bank.py); an op with a fabric operand streams one element a step,
+suspending with its progress when the fabric stalls."""
 
 import math
 
 import numpy as np
 
 from ..isa import DTYPE_SIZE, DTYPES, N_REGS
+from .bank import bank_cycles, bank_operands, memo_cost
+from .dsd import elem_addr, span
 from .fabric import (
     block_sender,
     dest_room,
@@ -29,15 +32,21 @@ from .kinds import (
     C_MASK,
     C_SEM,
     C_WIDTH,
+    CFG_BANK_BYTES,
+    CFG_BANK_GROUPS,
     CFG_HEIGHT,
     CFG_ISSUE,
     CFG_NCOLORS,
     CFG_SRAM,
-    CFG_STRIDE0,
     CFG_WIDTH,
     DK_FIN,
     DK_FOUT,
     DK_MEM,
+    DSD_ADDR,
+    DSD_EXT,
+    DSD_KIND,
+    DSD_LEN,
+    DSD_STRIDE,
     DT_BF16,
     DT_F16,
     DT_F32,
@@ -46,9 +55,9 @@ from .kinds import (
     F_ALIGN,
     F_DSD_KIND,
     F_DSD_LEN,
+    F_DSD_RANGE,
     F_DSD_UNSET,
     F_QUEUE_MISUSE,
-    F_SRAM_RANGE,
     FN_ABS,
     FN_ADD,
     FN_AND,
@@ -248,19 +257,20 @@ def element(sem, fn, dt, int_dst, a, b, c):
 
 
 @kernel
-def mem_operand_fault(base, length, stride, n, size, is_source, sram):
-    """(fault code, address) for a memory DSD used over n elements of size bytes, or (0, 0)."""
-    if is_source and length < n:
-        return F_DSD_LEN, 0
+def mem_operand_fault(dsd, p, d, n, size, is_source, sram):
+    """(fault code, argument) for memory DSD d used over n elements of size bytes, or (0, 0).
+    Every dimension is checked (either end, negative strides too); a range fault names the
+    DSD and the first address outside SRAM (packed as address * 16 + d)."""
+    if is_source and dsd[p, d, DSD_LEN] < n:
+        return F_DSD_LEN, d
+    base = dsd[p, d, DSD_ADDR]
     if base % size != 0:
         return F_ALIGN, base
-    last = base + (n - 1) * stride * size if n > 0 else base
-    lo = min(base, last)
-    hi = max(base, last) + size
+    lo, hi = span(dsd, p, d, n, size)
     if lo < 0:
-        return F_SRAM_RANGE, lo
+        return F_DSD_RANGE, lo * 16 + d
     if hi > sram:
-        return F_SRAM_RANGE, hi - size
+        return F_DSD_RANGE, (hi - size) * 16 + d
     return 0, 0
 
 
@@ -341,10 +351,12 @@ def mem_loop(
     b_addr,
     b_step,
     sval,
+    acc,
 ):
-    """A vector op whose operands are all in SRAM (one PE's row views): n elements in one
-    tight loop. a_addr / b_addr < 0: no such source (b then is the scalar sval); d_addr < 0:
-    a reduction, whose value is returned."""
+    """n elements of a vector op whose operands are all in SRAM (one PE's row views), each
+    operand in a straight line (one innermost row), in one tight loop. a_addr / b_addr < 0:
+    no such source (b then is the scalar sval); d_addr < 0: a reduction, which goes on from
+    acc and returns its value."""
     if sem == SEM_VFMAS and dt2 == DT_F16 and (dt == DT_F32 or dt == DT_F16):
         # the GEMM inner step, C[r, :] += a * B[kk, :]: a tight loop of its own
         for i in range(n):
@@ -356,7 +368,6 @@ def mem_loop(
                 s16[da >> 1] = f16_bits(np.float64(f16t[s16[da >> 1]]) + v)
         return 0.0
     int_dst = dt > DT_F32
-    acc = -np.inf if fn == FN_MAX else 0.0
     for i in range(n):
         a = 0.0
         if a_addr >= 0:
@@ -385,11 +396,12 @@ def _fin_avail(S, p, d, other, nc):
 
 
 @inlined
-def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe):
-    """Elements i .. n-1 of a vector op with a fabric operand, one per `cpe` cycles. Runs in
-    batches: as many elements as every input queue holds and every destination has room
-    for, with no checks inside a batch. Returns the next element; below n the PE is
-    blocked (its state says on what) and resumes there."""
+def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
+    """Elements i .. n-1 of a vector op with a fabric operand, `total` cycles for all n
+    spread evenly (element i ends at i * total // n). Runs in batches: as many elements as
+    every input queue holds and every destination has room for, with no checks inside a
+    batch. Returns the next element; below n the PE is blocked (its state says on what) and
+    resumes there."""
     pe = S.pe
     nc = S.cfg[CFG_NCOLORS]
     s8 = S.sram8[p]
@@ -440,7 +452,7 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe):
                 if d < 0:
                     continue
                 if S.dsd[p, d, 0] == DK_MEM:
-                    addr = S.dsd[p, d, 1] + i * S.dsd[p, d, 3] * DT_SIZE[dt2]
+                    addr = elem_addr(S.dsd, p, d, i, DT_SIZE[dt2])
                     v = _load(s8, s16, sf, s32, f16t, bf16t, addr, dt2)
                 else:  # take the next wavelet; the PE's clock moves to its arrival
                     qi = p * nc + S.dsd[p, d, 1]
@@ -468,7 +480,7 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe):
             else:
                 daddr = 0
                 if out_color < 0:
-                    daddr = S.dsd[p, dst, 1] + i * S.dsd[p, dst, 3] * DT_SIZE[dt]
+                    daddr = elem_addr(S.dsd, p, dst, i, DT_SIZE[dt])
                 c = 0.0
                 if sem == SEM_VFMA or sem == SEM_VFMAS:  # the destination is in SRAM
                     c = _load(s8, s16, sf, s32, f16t, bf16t, daddr, dt)
@@ -478,12 +490,54 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe):
                 else:
                     pay = f16_bits(r) if dt == DT_F16 else value_payload(S, r, dt)
                     send_wavelet(S, p, out_color, pay, pe[p, P_CLOCK], nw)
-            pe[p, P_CLOCK] += cpe
-            pe[p, P_BUSY] += cpe
+            cycles = (i + 1) * total // n - i * total // n
+            pe[p, P_CLOCK] += cycles
+            pe[p, P_BUSY] += cycles
             i += 1
     pe[p, P_VPROG] = i
     S.acc[p] = acc
     return i
+
+
+@inlined
+def mem_rows(S, p, sem, fn, dt, dt2, n, dst, s0, s1, sval):
+    """An all-SRAM op over n elements, run as straight pieces: each ends where some operand's
+    innermost row ends (one piece for 1-D operands). Returns a reduction's value."""
+    dsd = S.dsd
+    zd = DT_SIZE[dt]
+    zs = DT_SIZE[dt2]
+    acc = -np.inf if fn == FN_MAX else 0.0
+    i = 0
+    while i < n:
+        seg = n - i
+        for k in range(3):
+            d = dst if k == 0 else (s0 if k == 1 else s1)
+            if d >= 0:
+                e0 = dsd[p, d, DSD_EXT]
+                seg = min(seg, e0 - i % e0)
+        acc = mem_loop(
+            S.sram8[p],
+            S.sram16[p],
+            S.sramf[p],
+            S.sram32[p],
+            S.f16tab,
+            S.bf16tab,
+            sem,
+            fn,
+            dt,
+            dt2,
+            seg,
+            elem_addr(dsd, p, dst, i, zd) if dst >= 0 else -1,
+            dsd[p, max(dst, 0), DSD_STRIDE] * zd,
+            elem_addr(dsd, p, s0, i, zs) if s0 >= 0 else -1,
+            dsd[p, max(s0, 0), DSD_STRIDE] * zs,
+            elem_addr(dsd, p, s1, i, zs) if s1 >= 0 else -1,
+            dsd[p, max(s1, 0), DSD_STRIDE] * zs,
+            sval,
+            acc,
+        )
+        i += seg
+    return acc
 
 
 @inlined
@@ -517,35 +571,19 @@ def vector_op(S, p, pc):
     reads_dst = sem == SEM_VFMA or sem == SEM_VFMAS
     dsd = S.dsd
     pe = S.pe
-    n = dsd[p, dst if dst >= 0 else s0, 2]
-    # validate the operands (also on resume) and find the SIMD width: the cost table's,
-    # reduced by each memory operand's stride
-    width = code[pc, C_WIDTH]
+    n = dsd[p, dst if dst >= 0 else s0, DSD_LEN]
+    # validate the operands (also on resume)
     fabric = False
     sram = S.cfg[CFG_SRAM]
     for k in range(3):
         d = dst if k == 0 else (s0 if k == 1 else s1)
         if d < 0:
             continue
-        kind = dsd[p, d, 0]
-        if kind == DK_MEM:
-            err, arg = mem_operand_fault(
-                dsd[p, d, 1],
-                dsd[p, d, 2],
-                dsd[p, d, 3],
-                n,
-                DT_SIZE[dt if k == 0 else dt2],
-                k > 0,
-                sram,
-            )
+        if dsd[p, d, 0] == DK_MEM:
+            err, arg = mem_operand_fault(dsd, p, d, n, DT_SIZE[dt if k == 0 else dt2], k > 0, sram)
             if err != 0:
-                pe[p, P_FARG] = d if err == F_DSD_LEN else arg
+                pe[p, P_FARG] = arg
                 return -err
-            stride = dsd[p, d, 3]
-            if stride != 0 and stride != 1:
-                sw = S.cfg[CFG_STRIDE0 + (stride % 8)]
-                if sw > 0 and sw < width:
-                    width = sw
         else:
             if k == 0 and reads_dst:
                 pe[p, P_FARG] = d
@@ -554,6 +592,16 @@ def vector_op(S, p, pc):
             if err != 0:
                 return -err
             fabric = True
+    # cycles, from the bank model over the memory operands (a stream: one element a step)
+    cycle = S.cfg[CFG_BANK_BYTES] * S.cfg[CFG_BANK_GROUPS]
+    total = memo_cost(S.bmemo, dsd, code, p, pc, n, dst, s0, s1, cycle, -1)
+    if total < 0:
+        width = 1 if fabric else code[pc, C_WIDTH]
+        m = bank_operands(
+            dsd, S.cfg, S.bank, p, dst, s0, s1, reads_dst, DT_SIZE[dt], DT_SIZE[dt2], n, width
+        )
+        total = bank_cycles(S.cfg, S.bank, m, width, code[pc, C_CPE])
+        memo_cost(S.bmemo, dsd, code, p, pc, n, dst, s0, s1, cycle, total)
     sval = 0.0
     if scalar_field >= 0:
         raw = code[pc, C_F0 + scalar_field]
@@ -568,7 +616,6 @@ def vector_op(S, p, pc):
                 sval = np.float64(S.bf16tab[bf16_bits(sval)])
         else:
             sval = np.float64(raw)
-    cpe = code[pc, C_CPE]
     i = 0
     if fabric:
         if pe[p, P_VACTIVE] == 0:
@@ -578,32 +625,11 @@ def vector_op(S, p, pc):
             start_sync(S, p)
         i = pe[p, P_VPROG]
     else:
-        dd = dst if dst >= 0 else 0
-        acc = mem_loop(
-            S.sram8[p],
-            S.sram16[p],
-            S.sramf[p],
-            S.sram32[p],
-            S.f16tab,
-            S.bf16tab,
-            sem,
-            fn,
-            dt,
-            dt2,
-            n,
-            S.dsd[p, dd, 1] if dst >= 0 else -1,
-            S.dsd[p, dd, 3] * DT_SIZE[dt],
-            S.dsd[p, s0, 1] if s0 >= 0 else -1,
-            S.dsd[p, max(s0, 0), 3] * DT_SIZE[dt2],
-            S.dsd[p, s1, 1] if s1 >= 0 else -1,
-            S.dsd[p, max(s1, 0), 3] * DT_SIZE[dt2],
-            sval,
-        )
+        S.acc[p] = mem_rows(S, p, sem, fn, dt, dt2, n, dst, s0, s1, sval)
         i = n  # done: skip the streaming loop below
-        S.acc[p] = acc
     int_dst = not is_float(dt)
     if fabric:
-        i = stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, cpe)
+        i = stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total)
         if i < n:
             return BLOCKED
     acc = S.acc[p]
@@ -617,15 +643,14 @@ def vector_op(S, p, pc):
         end_sync(S, p, wlo, whi)
     elif sem == SEM_VRED:  # its result is a register: the thread waits for it
         start_sync(S, p)
-        wait_until(S, p, pe[p, P_CLOCK] + ((n + width - 1) // width) * cpe)
+        wait_until(S, p, pe[p, P_CLOCK] + total)
         end_sync(S, p, wlo, whi)
         drain(S, p)
     else:
         alo, ahi = operand_span(S, p, s0, n, dt2)
         blo, bhi = operand_span(S, p, s1, n, dt2)
         rd = 1 if reads_dst else 0
-        cycles = ((n + width - 1) // width) * cpe
-        issue(S, p, cycles, alo, ahi, blo, bhi, wlo * rd, whi * rd, wlo, whi)
+        issue(S, p, total, alo, ahi, blo, bhi, wlo * rd, whi * rd, wlo, whi)
         pe[p, P_CLOCK] += S.cfg[CFG_ISSUE]
         pe[p, P_BUSY] += S.cfg[CFG_ISSUE]
     pe[p, P_VACTIVE] = 0
@@ -647,12 +672,9 @@ def vector_op(S, p, pc):
 @kernel
 def operand_span(S, p, d, n, dt):
     """Byte range [lo, hi) that memory DSD d covers over n elements; (0, 0) for none."""
-    if d < 0 or S.dsd[p, d, 0] != DK_MEM or n <= 0:
+    if d < 0 or S.dsd[p, d, DSD_KIND] != DK_MEM or n <= 0:
         return 0, 0
-    size = DT_SIZE[dt]
-    base = S.dsd[p, d, 1]
-    last = base + (n - 1) * S.dsd[p, d, 3] * size
-    return min(base, last), max(base, last) + size
+    return span(S.dsd, p, d, n, DT_SIZE[dt])
 
 
 @kernel
