@@ -60,12 +60,7 @@ def test_breakpoint_on_a_label_stops_only_that_tile(gemv_inputs):
     code, out = debug(
         GEMV,
         ["break column tile 2,0", "continue", "continue", "info breakpoints"],
-        "--mesh",
-        "4x1",
-        "--in",
-        f"a={d / 'a.npy'}",
-        "--in",
-        f"x={d / 'x.npy'}",
+        *gemv_flags(d),
     )
     stops = re.findall(r"Breakpoint 1, column on tile \((\d), (\d)\)\ntile \(2, 0\) pc (\d+)", out)
     assert stops == [("2", "0", str(col))] * 2
@@ -79,12 +74,7 @@ def test_write_watchpoint_reports_pc_and_old_and_new_values(gemv_inputs):
     code, out = debug(
         GEMV,
         ["tile 2 0", "watch y[0]", "continue", "continue"],
-        "--mesh",
-        "4x1",
-        "--in",
-        f"a={d / 'a.npy'}",
-        "--in",
-        f"x={d / 'x.npy'}",
+        *gemv_flags(d),
     )
     writer = im.labels["column"] + 2  # the vfmachs
     hits = re.findall(
@@ -106,12 +96,7 @@ def test_fabric_watchpoint_reports_payload_and_source(gemv_inputs):
     code, out = debug(
         GEMV,
         ["watch color 0 at 1,0", "continue"],
-        "--mesh",
-        "4x1",
-        "--in",
-        f"a={d / 'a.npy'}",
-        "--in",
-        f"x={d / 'x.npy'}",
+        *gemv_flags(d),
     )
     m = re.search(
         r"Watchpoint 1: a wavelet of color 0 landed at tile \(1, 0\) at cycle \d+, "
@@ -184,12 +169,7 @@ def test_stepping_commands(gemv_inputs):
     code, out = debug(
         GEMV,
         ["stepi", "stepi 3", "step", "until 100", "info stats"],
-        "--mesh",
-        "4x1",
-        "--in",
-        f"a={d / 'a.npy'}",
-        "--in",
-        f"x={d / 'x.npy'}",
+        *gemv_flags(d),
     )
     pcs = [int(m) for m in re.findall(r"^tile \(0, 0\) pc (\d+)", out, re.M)]
     main_pc = im.labels["main"]
@@ -275,12 +255,7 @@ def test_inspection_commands(gemv_inputs):
             "info queues",
             "info tasks",
         ],
-        "--mesh",
-        "4x1",
-        "--in",
-        f"a={d / 'a.npy'}",
-        "--in",
-        f"x={d / 'x.npy'}",
+        *gemv_flags(d),
     )
     m = Mesh(4, 1)
     m.load(assemble(parse_file(GEMV), 4, 1, m.arch))
@@ -358,12 +333,7 @@ def test_breakpoint_management(gemv_inputs):
             "delete 99",
             "bogus",
         ],
-        "--mesh",
-        "4x1",
-        "--in",
-        f"a={d / 'a.npy'}",
-        "--in",
-        f"x={d / 'x.npy'}",
+        *gemv_flags(d),
     )
     table = section(out, "info breakpoints")
     assert table[1].startswith("1    breakpoint  y") and "if r1 == 3" in table[1]
@@ -510,12 +480,7 @@ def test_break_by_line_and_address_and_watch_by_address(gemv_inputs):
             f"watch {y_addr}",
             "continue",
         ],
-        "--mesh",
-        "4x1",
-        "--in",
-        f"a={d / 'a.npy'}",
-        "--in",
-        f"x={d / 'x.npy'}",
+        *gemv_flags(d),
     )
     assert re.search(rf"Breakpoint 1, line {line} on tile \(0, 0\)\ntile \(0, 0\) pc {pc} ", out)
     assert re.search(rf"Breakpoint 2, \*{pc + 1} on tile \(0, 0\)\ntile \(0, 0\) pc {pc + 1} ", out)
@@ -613,3 +578,9 @@ def test_ctrl_c_before_the_engine_runs_does_not_hide_the_next_breakpoint(monkeyp
     assert all(any("Breakpoint 1" in line for line in out) for out in hits)
     s.cont()
     assert m.state.pe[0, K.P_STATE] == K.S_HALT and m.state.regs[0, 1] == 5
+
+
+def gemv_flags(d, mesh="4x1"):
+    """The debug command's options for programs/gemv.wsa with the fixture's inputs in d."""
+    flags = ["--mesh", mesh] if mesh else []
+    return flags + ["--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}"]
