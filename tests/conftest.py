@@ -58,3 +58,18 @@ def source_line(path, text):
     break when a program gains a line above it)."""
     lines = path.read_text().splitlines()
     return next(i for i, s in enumerate(lines, 1) if text in s)
+
+
+def timed_run(data, setup, body, arch="wse3", overrides=None, inputs=None, check=True):
+    """Run setup, then body between two %cycle reads (the second waits for the datapath).
+    Returns (mesh, result, cycles of body: the reads' difference minus the first read's own
+    instruction); cycles are 0 when the run did not finish."""
+    src = (
+        f"{data}\n.data t i32[2]\nmain:\n{setup}\n    mov r14, %cycle\n{body}\n"
+        "    mov r15, %cycle\n    st.i32 [t], r14\n    st.i32 [t + 4], r15\n    halt\n"
+    )
+    m, res = run_program(src, arch=arch, overrides=overrides, inputs=inputs, check=check)
+    if res.status != "done":
+        return m, res, 0
+    t = m.memcpy_d2h("t")[0, 0]
+    return m, res, int(t[1] - t[0]) - ArchProfile(arch, overrides or {})["scalar"]

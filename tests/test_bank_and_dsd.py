@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import pair_layout, run_program
+from conftest import pair_layout, run_program, timed_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,12 +64,10 @@ def alone(prof):
 
 
 def timed(body, data, arch="wse3", inputs=None, check=True):
-    """Run body between two %cycle reads; returns (mesh, cycles of body)."""
-    src = data + "\n.data t i32[2]\nmain:\n" + body.replace("TIMED", "mov r14, %cycle\n    ")
-    src += "\n    mov r15, %cycle\n    st.i32 [t], r14\n    st.i32 [t + 4], r15\n    halt\n"
-    m, res = run_program(src, arch=arch, inputs=inputs, check=check)
-    t = m.memcpy_d2h("t")[0, 0] if res.status == "done" else [0, 1]
-    return m, int(t[1] - t[0] - 1), res
+    """Run body, timing what follows its TIMED mark; returns (mesh, cycles, result)."""
+    setup, _, rest = body.partition("TIMED")
+    m, res, cycles = timed_run(data, setup, "    " + rest, arch, inputs=inputs, check=check)
+    return m, cycles, res
 
 
 def two_source_op(op, dt, n, offset_bytes, arch, stride=1):

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import run_program
+from conftest import run_program, timed_run
 
 from wse_emu.arch import ArchProfile
 
@@ -18,23 +18,9 @@ DATA = ".data a f32[64]\n.data p1 f32[1]\n.data b f32[64]\n.data p2 f32[1]\n.dat
 
 
 def timed(body, arch, data=DATA, overrides=None):
-    """Cycles between two %cycle reads around body (the second read waits for the datapath),
-    minus the first read's own cycle."""
-    src = f"""{data}.data t i32[2]
-main:
-    dmem d0, a, 64
-    dmem d1, b, 64
-    dmem d2, c, 64
-    mov r1, %cycle
-{body}
-    mov r2, %cycle
-    st.i32 [t], r1
-    st.i32 [t + 4], r2
-    halt
-"""
-    m, _ = run_program(src, arch=arch, overrides=overrides)
-    t = m.memcpy_d2h("t")[0, 0]
-    return int(t[1] - t[0]) - ArchProfile(arch, overrides or {})["scalar"]
+    """Cycles of body between two %cycle reads, after d0, d1, d2 are set to a, b, c."""
+    setup = "    dmem d0, a, 64\n    dmem d1, b, 64\n    dmem d2, c, 64"
+    return timed_run(data, setup, body, arch, overrides)[2]
 
 
 def k(prof, n, cls="fp32_basic"):

@@ -5,28 +5,17 @@ import math
 
 import numpy as np
 import pytest
-from conftest import pair_layout, run_program
+from conftest import pair_layout, run_program, timed_run
 
 from wse_emu.arch import ArchProfile
 
 
-def op_cycles(src_op, dt, n, arch, stride=1, mesh=(1, 1)):
+def op_cycles(src_op, dt, n, arch, stride=1):
     """Cycles from the vector op's issue to its last result, read from %cycle around it (the
     counter read waits for the datapath)."""
-    src = f""".data a {dt}[{n * stride}]
-.data t i32[2]
-main:
-    dmem d0, a, {n}, {stride}
-    mov r1, %cycle
-    {src_op}.{dt} d0, d0, d0
-    mov r2, %cycle
-    st.i32 [t], r1
-    st.i32 [t + 4], r2
-    halt
-"""
-    m, _ = run_program(src, arch=arch)
-    t = m.memcpy_d2h("t")[0, 0]
-    return int(t[1] - t[0] - 1)  # minus the first mov
+    data = f".data a {dt}[{n * stride}]"
+    setup = f"    dmem d0, a, {n}, {stride}"
+    return timed_run(data, setup, f"    {src_op}.{dt} d0, d0, d0", arch)[2]
 
 
 def fixed(prof):
