@@ -274,7 +274,8 @@ def _check_targets(image: Image, prog):
                 )
 
 
-# which queue a color operand of these instructions takes (switch names a color it routes)
+# which queue the color operand of each semantics group takes (switch's color is routed,
+# not queued)
 _QUEUE_DIRECTION = {"dfin": "in", "recv": "in", "dfout": "out", "send": "out", "sendx": "out"}
 
 
@@ -318,7 +319,7 @@ def _bind_queues(image: Image, arch: ArchProfile):
     table = isa.table()
     for i, word in enumerate(image.code):
         row = table[word[0]]
-        d = _QUEUE_DIRECTION.get(row.mnemonic)
+        d = _QUEUE_DIRECTION.get(row.sem)
         if d is not None:
             k = next(j for j, op in enumerate(row.operands) if op.kind == "color")
             uses.append((i, d, int(word[4 + row.fields[k]])))

@@ -112,8 +112,5 @@ def loaded(S, p, r):
 def use_register(S, p, r):
     """Reading register r right after a load of it waits for the load's data."""
     if r == S.pe[p, P_LDREG]:
-        ready = S.pe[p, P_LDREADY]
-        if ready > S.pe[p, P_CLOCK]:
-            S.pe[p, P_BUSY] += ready - S.pe[p, P_CLOCK]
-            S.pe[p, P_CLOCK] = ready
+        wait_until(S, p, S.pe[p, P_LDREADY])
         S.pe[p, P_LDREG] = -1
