@@ -129,6 +129,7 @@ def _operand(draw, kind: str) -> str:
         "color": st.integers(-1, 25).map(str),
         "label": st.sampled_from(["main", "next", "nowhere"]),
         "task": st.sampled_from(["t", "nope"]),
+        "ut": st.integers(-1, 9).map(str),
     }
     return draw(choices[kind])
 

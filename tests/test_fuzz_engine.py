@@ -71,11 +71,16 @@ def _operand(draw, kind, labels, tasks):
         return draw(st.sampled_from(labels))
     if kind == "task":
         return draw(st.sampled_from(tasks))
+    if kind == "ut":
+        return str(draw(st.integers(0, 7)))
     raise AssertionError(f"no generator for operand kind {kind!r}")
 
 
-def _instruction(draw, labels, tasks):
-    rows = [r for r in isa.table() if r.mnemonic != "halt"]
+_ASYNC_OK = ("vun", "vfill", "vbin", "vbins", "vfma", "vfmas", "vcvt")
+
+
+def _instruction(draw, labels, tasks, rows=None):
+    rows = rows or [r for r in isa.table() if r.mnemonic != "halt"]
     row = draw(st.sampled_from(rows))
     name = row.mnemonic
     if row.dtypes:
@@ -90,7 +95,13 @@ def _instruction(draw, labels, tasks):
             ops.append(draw(st.sampled_from([s[0] for s in SYMBOLS])))
             continue
         ops.append(_operand(draw, op.kind, labels, tasks))
-    return f"{name} {', '.join(ops)}".strip()
+    text = f"{name} {', '.join(ops)}".strip()
+    if row.sem == "async":  # mostly followed by a vector op it can run
+        ops = [r for r in isa.table() if r.sem in _ASYNC_OK]
+        text += "\n    " + _instruction(
+            draw, labels, tasks, ops if draw(st.integers(0, 5)) else None
+        )
+    return text
 
 
 _DSD_SETUP = [f"dmem d{{d}}, {name}, {n}" for name, _, n in SYMBOLS] + [
