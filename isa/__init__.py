@@ -25,6 +25,7 @@ MAX_DSD_LEN = 65535  # length of a DSD, and each extent of a multi-dim one (fact
 MAX_DIMS = 4  # memory DSDs have up to 4 dimensions (facts: mem4d_dsd)
 CALL_DEPTH = 8
 MAX_TASKS = 32
+MAX_MICROTHREADS = 8  # microthread ids 0-7 (facts: Added 2026-11-23 / Microthreads)
 # Specials read like registers; they are numbered after the 16 general registers.
 SPECIALS = ("x", "y", "width", "height", "rx", "ry", "cycle")
 SPECIAL_BASE = N_REGS

@@ -31,6 +31,7 @@ RANGES = {
     "load": (1, MAX_CYCLES_PARAM),
     "load_use": (0, MAX_CYCLES_PARAM),
     "dsd_write": (1, MAX_CYCLES_PARAM),
+    "async_flag": (0, MAX_CYCLES_PARAM),
     "vector_startup": (0, MAX_CYCLES_PARAM),
     "vector_drain": (0, MAX_CYCLES_PARAM),
     "vector_gap": (0, MAX_CYCLES_PARAM),
@@ -41,6 +42,7 @@ RANGES = {
     "queue_depth": (1, 4096),
     "colors": (1, 24),
     "input_queues": (0, 64),
+    "microthreads": (1, 8),  # ids are immediates 0-7 (isa.MAX_MICROTHREADS)
     "output_queues": (0, 64),
     "sram_bytes": (256, 1 << 24),
     "code_bytes_per_insn": (0, 64),

@@ -44,7 +44,7 @@ class RunProgress:
         self.last = now
         from .engine import kinds as K
 
-        pe = mesh.state.pe
+        pe = mesh.state.pe[: mesh.n_pe]
         placed = int((mesh.program.pe_image >= 0).sum())
         halted = int((pe[:, K.P_STATE] == K.S_HALT).sum())
         line = (

@@ -141,6 +141,7 @@ class Mesh:
         )
         check_memory(self.width, self.height, a, len(linked.code), int(storage.sum()))
         self.state = None  # published below, only once every check has passed
+        hosts = _microthread_hosts(linked)
         S = new_state(
             code,
             self.n_pe,
@@ -151,6 +152,7 @@ class Mesh:
             storage,
             a["sram_bytes"],
             a["colors"],
+            len(hosts) * a["microthreads"],
         )
         key, problem, where = check_routes(S, (linked.pe_image >= 0).astype(np.uint8))
         if key >= 0:
@@ -161,11 +163,13 @@ class Mesh:
                 f"{src // self.width})): {self._route_problem(int(problem), int(where))}",
             )
         self.route_warnings = self._check_delivery(linked)
-        S.pe[:, K.P_IMG] = linked.pe_image
+        pes = S.pe[: self.n_pe]
+        pes[:, K.P_IMG] = linked.pe_image
         ends = np.array([im.base + len(im.code) for im in linked.images] + [0], np.int64)
-        S.pe[:, K.P_CEND] = ends[linked.pe_image]  # -1 (no image) picks the 0
+        pes[:, K.P_CEND] = ends[linked.pe_image]  # -1 (no image) picks the 0
+        _add_microthreads(S, hosts, self.n_pe, a["microthreads"])
         for r in linked.regions:
-            block = S.pe.reshape(self.height, self.width, K.NPE)[r.y : r.y + r.h, r.x : r.x + r.w]
+            block = pes.reshape(self.height, self.width, K.NPE)[r.y : r.y + r.h, r.x : r.x + r.w]
             block[..., K.P_X0] = r.x
             block[..., K.P_Y0] = r.y
         for i, image in enumerate(linked.images):
@@ -387,6 +391,15 @@ class Mesh:
         return f"PE ({x},{y}) pc {pc} ({self.program.filename}:{line}: {text})"
 
     def pe_state(self, p: int) -> str:
+        text = self._pe_state(p)
+        busy = int(self.state.pe[p, K.P_UTBUSY])
+        if busy and int(self.state.pe[p, K.P_STATE]) != K.S_UTWAIT:
+            base = int(self.state.pe[p, K.P_UTBASE])
+            uts = [u for u in range(64) if busy >> u & 1]
+            text += "; " + "; ".join(f"microthread {u} {self._pe_state(base + u)}" for u in uts)
+        return text
+
+    def _pe_state(self, p: int) -> str:
         pe = self.state.pe[p]
         state = int(pe[K.P_STATE])
         if state == K.S_RECV:
@@ -399,6 +412,17 @@ class Mesh:
             )
         if state == K.S_IDLE:
             return "waiting for a task (none is activated or has a wavelet; missing halt?)"
+        if state == K.S_UTWAIT:
+            u = int(pe[K.P_WAIT])
+            busy = int(pe[K.P_UTBUSY])
+            ids = [u] if u >= 0 else [i for i in range(64) if busy >> i & 1]
+            what = "an async op on a busy microthread" if u >= 0 else "halt"
+            parts = [f"microthread {i} {self._pe_state(int(pe[K.P_UTBASE]) + i)}" for i in ids]
+            return f"at {what}, waiting for " + "; ".join(parts)
+        if state == K.S_UTPAUSE:
+            return "blocked by utblock"
+        if state == K.S_RUN and pe[K.P_UTHOST] >= 0:
+            return "running"
         return K.STATE_NAMES[state]
 
     def explain(self, status: str) -> str:
@@ -430,6 +454,29 @@ class Mesh:
             lines.append(f"  ... and {len(stuck) - 32} more")
         lines += [f"  warning: {w}" for w in self.route_warnings]
         return "\n".join(lines)
+
+
+def _microthread_hosts(linked: Linked) -> np.ndarray:
+    """The PEs whose program uses microthreads (async, utblock, utunblock)."""
+    table = isa.table()
+    uses = [
+        i
+        for i, image in enumerate(linked.images)
+        if any(any(op.kind == "ut" for op in table[w[0]].operands) for w in image.code)
+    ]
+    return np.flatnonzero(np.isin(linked.pe_image, uses))
+
+
+def _add_microthreads(S, hosts: np.ndarray, n_pe: int, per_pe: int) -> None:
+    """Give each host PE its microthread rows (engine/microthread.py), after the PE rows."""
+    for k, h in enumerate(hosts):
+        base = n_pe + k * per_pe
+        S.pe[h, K.P_UTBASE] = base
+        rows = S.pe[base : base + per_pe]
+        rows[:, K.P_UTHOST] = h
+        rows[:, K.P_UTID] = np.arange(per_pe)
+        rows[:, K.P_STATE] = K.S_IDLE
+        rows[:, K.P_IMG] = S.pe[h, K.P_IMG]
 
 
 def _numeric(symbol: str, array) -> np.ndarray:

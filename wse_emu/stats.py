@@ -32,7 +32,7 @@ class Stats:
 
     @classmethod
     def from_state(cls, S, width, height, clock_hz) -> "Stats":
-        pe = S.pe
+        pe = S.pe[: width * height]  # the PE rows (microthread rows follow)
         placed = (pe[:, K.P_IMG] >= 0).reshape(height, width)
 
         def col(c):

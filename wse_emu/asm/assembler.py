@@ -361,6 +361,9 @@ class _Encoder:
             if not 0 <= c < self.n_colors:
                 raise self._pos(node).error(f"color {c} out of range 0-{self.n_colors - 1}")
             return [c], [True]
+        if kind == "ut":
+            ut = self._int_in(node, f"{where} (a microthread id)", 0, isa.MAX_MICROTHREADS - 1)
+            return [ut], [True]
         if kind == "dim":
             return [self._int_in(node, f"{where} (a DSD dimension)", 1, isa.MAX_DIMS - 1)], [True]
         if kind == "label":
@@ -516,6 +519,7 @@ def assemble_program(
     code = np.zeros((len(prog.code), isa.ENCODING_WORDS), np.int32)
     for i, stmt in enumerate(prog.code):
         code[i] = enc.encode(stmt)
+    _check_async(prog, code)
     queue_decls = [
         (
             d,
@@ -538,6 +542,25 @@ def assemble_program(
         addr,
         queue_decls=queue_decls,
     )
+
+
+_ASYNC_TARGETS = ("vun", "vfill", "vbin", "vbins", "vfma", "vfmas", "vcvt")
+
+
+def _check_async(prog: Program, code: np.ndarray) -> None:
+    """An `async` prefix applies to the next instruction, which must be a vector op that
+    can stream (not a reduction: its result is a register the thread reads at once)."""
+    table = isa.table()
+    for i, word in enumerate(code):
+        if table[word[0]].sem != "async":
+            continue
+        nxt = table[code[i + 1][0]] if i + 1 < len(code) else None
+        if nxt is None or nxt.sem not in _ASYNC_TARGETS:
+            raise prog.code[i].pos.error(
+                f"{table[word[0]].mnemonic} must be followed by the vector op it runs on a "
+                "microthread (one with a fabric operand; not a reduction)",
+                "found " + (f"{nxt.mnemonic}" if nxt else "the end of the program"),
+            )
 
 
 def _init_values(scope: Scope, decl, sym: Symbol):

@@ -26,6 +26,7 @@ _FIELD_RANGE = {  # operand kind -> (lowest, highest) value of its field when no
     "label": (0, 2**31 - 1),
     "color": (0, 2**31 - 1),
     "dim": (1, isa.MAX_DIMS - 1),
+    "ut": (0, isa.MAX_MICROTHREADS - 1),
 }
 _IMM_RANGE = {"len": (0, isa.MAX_DSD_LEN)}  # kinds whose immediates have a range too
 
@@ -53,7 +54,7 @@ def check_word(word) -> None:
         raise DisasmError(f"{row.mnemonic}: immediate mask {mask} out of range")
     for op, fi in zip(row.operands, row.fields):
         imm = (mask >> fi) & 1
-        if not imm or op.kind in ("rd", "rs", "dsd", "addr", "task", "dim", "len"):
+        if not imm or op.kind in ("rd", "rs", "dsd", "addr", "task", "dim", "len", "ut"):
             lo, hi = _FIELD_RANGE.get(op.kind, (-(2**31), 2**31 - 1))
             if imm:
                 lo, hi = _IMM_RANGE.get(op.kind, (lo, hi))

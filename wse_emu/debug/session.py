@@ -25,6 +25,7 @@ STATE_CHARS = {
     K.S_IDLE: "i",
     K.S_HALT: "H",
     K.S_FAULT: "F",
+    K.S_UTWAIT: "u",
 }
 NP_TYPES = {
     "f16": np.float16,
@@ -447,7 +448,7 @@ class Session:
 
     def program_status(self) -> str:
         """done (every placed tile halted), fault, deadlock, or running."""
-        states = self.S.pe[self.linked.pe_image >= 0, K.P_STATE]
+        states = self.S.pe[: self.mesh.n_pe][self.linked.pe_image >= 0, K.P_STATE]
         if (states == K.S_FAULT).any():
             return "fault"
         if (states == K.S_HALT).all():
@@ -457,7 +458,7 @@ class Session:
         return "running"
 
     def _stuck(self, p) -> bool:
-        return int(self.S.pe[p, K.P_STATE]) in (K.S_RECV, K.S_SEND, K.S_IDLE)
+        return int(self.S.pe[p, K.P_STATE]) in (K.S_RECV, K.S_SEND, K.S_IDLE, K.S_UTWAIT)
 
     def _first_stuck(self) -> int:
         for p in range(self.mesh.n_pe):
@@ -524,7 +525,7 @@ class Session:
         )
 
     def mesh_map(self) -> list[str]:
-        st = self.S.pe[:, K.P_STATE].reshape(self.mesh.height, self.mesh.width)
+        st = self.S.pe[: self.mesh.n_pe, K.P_STATE].reshape(self.mesh.height, self.mesh.width)
         rows = []
         for y in range(self.mesh.height):
             cells = []
@@ -534,7 +535,7 @@ class Session:
             rows.append(f"{y:>3} " + "".join(cells))
         legend = (
             "R running  r blocked on receive  s blocked on send  i waiting for a task  "
-            "H halted  F faulted  . no program  [ ] focus"
+            "u waiting for a microthread  H halted  F faulted  . no program  [ ] focus"
         )
         return rows + [legend]
 
@@ -803,6 +804,9 @@ class Session:
                     or "none"
                 )
                 out.append(f"{head} waits for a task to start; data tasks: {text}")
+                return out
+            elif state == K.S_UTWAIT:
+                out.append(f"{head} is {self.mesh.pe_state(p)}")
                 return out
             else:
                 out.append(f"{head} is {K.STATE_NAMES[state]}")

@@ -92,6 +92,7 @@ from .kinds import (
     M_STEP_PE,
     M_STOP_PE,
     M_STOP_WHY,
+    P_ASYNC,
     P_BUSY,
     P_CEND,
     P_CLOCK,
@@ -112,6 +113,9 @@ from .kinds import (
     P_TACT,
     P_TASK,
     P_TBLK,
+    P_UTBLK,
+    P_UTBUSY,
+    P_UTHOST,
     P_WAIT,
     P_WR,
     R_CYCLE_LIMIT,
@@ -126,8 +130,10 @@ from .kinds import (
     S_IDLE,
     S_RECV,
     S_RUN,
+    S_UTWAIT,
     SEM_ACTIVATE,
     SEM_ALU,
+    SEM_ASYNC,
     SEM_BLOCK,
     SEM_BR,
     SEM_CALL,
@@ -148,6 +154,8 @@ from .kinds import (
     SEM_ST,
     SEM_SWITCH,
     SEM_UNBLOCK,
+    SEM_UTBLOCK,
+    SEM_UTUNBLOCK,
     SEM_VRED,
     SEM_VUN,
     STOP_BREAK,
@@ -155,6 +163,7 @@ from .kinds import (
     STOP_STEP,
     STOP_WATCH,
 )
+from .microthread import async_issue, exec_microthread, thread_must_yield, unblock_microthread
 from .pipeline import drain, loaded, sync_address
 from .sched import heap_pop, make_runnable, must_wait
 from .vector import BLOCKED, DT_SIZE, bits_to_f32, read_reg, vector_op
@@ -216,13 +225,13 @@ def pick_task(S, p):
         if color < 0:
             if not (pe[p, P_TACT] >> t) & 1:
                 continue
-            ready = pe[p, P_CLOCK]
+            ready = max(pe[p, P_CLOCK], S.task_at[p, t])
         else:
             qi = p * nc + color
             if S.qcount[qi] == 0:
                 first_empty = min(first_empty, t)
                 continue
-            ready = max(pe[p, P_CLOCK], q_head_time(S, qi))
+            ready = max(pe[p, P_CLOCK], q_head_time(S, qi), S.task_at[p, t])
         if best < 0 or ready < best_t:
             best = t
             best_t = ready
@@ -439,13 +448,18 @@ def exec_pe(S, p, limit):
             S.misc[M_RESUME_LIMIT] = limit
             return
         pc = pe[p, P_PC]
+        if pe[p, P_UTBUSY] != 0 and thread_must_yield(S, p, pc):
+            return
         if S.misc[M_DEBUG] and debug_stop(S, p, pc):
             make_runnable(S, p, pe[p, P_CLOCK])
             return
         S.misc[M_BUDGET] -= 1
         sem = code[pc, C_SEM]
         if sem >= SEM_VUN and sem <= SEM_VRED:
-            r = vector_op(S, p, pc)
+            if pe[p, P_ASYNC] != 0:
+                r = async_issue(S, p, pc)
+            else:
+                r = vector_op(S, p, p, pc)
             if r == BLOCKED:
                 return
             if r < 0:
@@ -538,7 +552,7 @@ def exec_pe(S, p, limit):
             if nw < 0:
                 fault(S, p, route_fault(nw), color)
                 return
-            room, q = dest_room(S, p, color, nw)
+            room, q = dest_room(S, p, p, color, nw)
             if room <= 0:
                 block_sender(S, p, color, q)
                 return
@@ -575,6 +589,12 @@ def exec_pe(S, p, limit):
                 pe[p, P_TBLK] |= bit
             else:
                 pe[p, P_TBLK] &= ~bit
+        elif sem == SEM_ASYNC:  # the next instruction, a vector op, runs on a microthread
+            pe[p, P_ASYNC] = pc + 1
+        elif sem == SEM_UTBLOCK:
+            pe[p, P_UTBLK] |= np.int64(1) << code[pc, C_F0]
+        elif sem == SEM_UTUNBLOCK:
+            unblock_microthread(S, p, code[pc, C_F0])
         elif sem == SEM_SWITCH:
             position = operand(S, p, pc, 1)
             if position < 0 or position >= NPOS:
@@ -610,6 +630,10 @@ def exec_pe(S, p, limit):
                     return
                 continue
         elif sem == SEM_HALT:
+            if pe[p, P_UTBUSY] != 0:  # the PE ends when its microthreads have
+                pe[p, P_STATE] = S_UTWAIT
+                pe[p, P_WAIT] = -1
+                return
             drain(S, p)  # the PE ends when its datapath has written its last result
             pe[p, P_CLOCK] += cost
             pe[p, P_BUSY] += cost
@@ -653,7 +677,13 @@ def run(S, max_cycles):
             limit = max_cycles
             if misc[M_HEAP] > 0:
                 limit = min(limit, S.pe[S.heap[0], P_KEY] + lag)
-        exec_pe(S, p, limit)
+        if S.pe[p, P_UTHOST] >= 0:
+            err = exec_microthread(S, p, limit)
+            if err != 0:
+                host = S.pe[p, P_UTHOST]
+                fault(S, host, err, S.pe[host, P_FARG])
+        else:
+            exec_pe(S, p, limit)
         if misc[M_PENDING] != 0 and misc[M_STATUS] == R_RUNNING:  # an event as p blocked
             why = misc[M_PENDING]
             misc[M_PENDING] = 0

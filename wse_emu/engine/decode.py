@@ -22,7 +22,7 @@ def _check_table():
 _check_table()
 
 # cost classes charged per instruction (cycles from the cost table), not per element
-SCALAR_CLASSES = ("scalar", "wavelet", "int_mul", "load", "dsd_write")
+SCALAR_CLASSES = ("scalar", "wavelet", "int_mul", "load", "dsd_write", "async_flag")
 
 
 def cost_of(row: isa.Insn, dtype: str | None, arch: ArchProfile) -> tuple[int, int]:
@@ -80,4 +80,5 @@ def engine_config(arch: ArchProfile, width: int, height: int) -> np.ndarray:
     cfg[K.CFG_BANK_GROUPS] = arch["bank_groups"]
     cfg[K.CFG_READ_PORTS] = arch["read_ports"]
     cfg[K.CFG_STRIDE_PM1] = arch["stride_pm1_width"]
+    cfg[K.CFG_MICROTHREADS] = arch["microthreads"]
     return cfg

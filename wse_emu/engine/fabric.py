@@ -23,6 +23,7 @@ from .kinds import (
     C_SEM,
     CFG_HEIGHT,
     CFG_HOP,
+    CFG_MICROTHREADS,
     CFG_NCOLORS,
     CFG_QDEPTH,
     CFG_RAMP_OFF,
@@ -62,6 +63,7 @@ from .kinds import (
     P_STALL,
     P_STATE,
     P_TBLK,
+    P_UTBASE,
     P_VPROG,
     P_WAIT,
     P_WAITPE,
@@ -95,6 +97,12 @@ ROUTE_FAULTS = np.array(
     [0, F_ROUTE_OFF_MESH, F_ROUTE_NOT_RECEIVED, F_ROUTE_LOOP, F_NO_ROUTE, F_ROUTE_NOWHERE],
     np.int64,
 )
+
+
+@kernel
+def n_pes(S):
+    """PEs in the mesh (S.pe has microthread rows after them; SRAM has one row per PE)."""
+    return S.sram8.shape[0]
 
 
 @kernel
@@ -182,7 +190,7 @@ def check_routes(S, active):
     """Load-time check of every tree a placed PE can send at its initial switch positions.
     Returns (source key, ROUTE_* error, node * 4 + direction), or (-1, 0, 0)."""
     nc = S.cfg[CFG_NCOLORS]
-    for p in range(S.pe.shape[0]):
+    for p in range(n_pes(S)):
         if not active[p]:
             continue
         for c in range(nc):
@@ -219,7 +227,7 @@ def mark_link_sources(S, active):
     positions' routes; a label changes at most twice (none, one, many), so the work is
     linear in the mesh. Uses the walk scratch (tready: labels, wnode: work ring, whops:
     queued flags)."""
-    n_pe = S.pe.shape[0]
+    n_pe = n_pes(S)
     nc, width, height = S.cfg[CFG_NCOLORS], S.cfg[CFG_WIDTH], S.cfg[CFG_HEIGHT]
     label, work, queued = S.tready, S.wnode, S.whops
     S.link_src[:] = NO_SOURCE
@@ -347,8 +355,9 @@ def wake_senders(S, qi, now):
 
 
 @inlined
-def dest_room(S, p, color, n):
-    """(room, PE): how many wavelets p may send now down its walked tree (n entries). Each
+def dest_room(S, p, h, color, n):
+    """(room, PE): how many wavelets context p (PE h's thread, p == h, or a microthread of h)
+    may send now down h's walked tree (n entries). Each
     destination queue holds queue_depth wavelets plus those in flight to it, one per
     pipeline stage of the path (routers buffer them hop by hop), so a stream is not
     throttled by distance. room <= 0: PE is the full queue to wait on, or WAIT_TURN /
@@ -357,7 +366,7 @@ def dest_room(S, p, color, n):
     nc = S.cfg[CFG_NCOLORS]
     stages = S.cfg[CFG_QDEPTH] + S.cfg[CFG_RAMP_ON] + S.cfg[CFG_RAMP_OFF]
     hop = S.cfg[CFG_HOP]
-    ramps = S.pe.shape[0] * 4
+    ramps = n_pes(S) * 4
     t = S.pe[p, P_CLOCK]
     room = 1 << 40
     fullest = -1
@@ -372,9 +381,11 @@ def dest_room(S, p, color, n):
             if S.link_src[ramps + q] == MANY:
                 shared = True
             state = S.pe[q, P_STATE]
+            land = S.cfg[CFG_RAMP_ON] + S.whops[e] * hop + S.cfg[CFG_RAMP_OFF]
             if state == S_IDLE or (state == S_RECV and S.pe[q, P_WAIT] == color):
-                land = S.cfg[CFG_RAMP_ON] + S.whops[e] * hop + S.cfg[CFG_RAMP_OFF]
                 wake = min(wake, land + quiet_after_wake(S, q, color))
+            if S.pe[q, P_UTBASE] >= 0 and microthread_waiting(S, q, color) >= 0:
+                wake = min(wake, land)
             qi = q * nc + color
             limit = min(S.qoff[qi + 1] - S.qoff[qi], stages + S.whops[e] * hop)
             free, at = room_at(S, qi, limit, t)
@@ -388,7 +399,7 @@ def dest_room(S, p, color, n):
             return 0, WAIT_FREED
         return room, fullest
     if shared:
-        t_send, step = send_time(S, p)
+        t_send, step = send_time(S, p, h)
         if must_wait(S, p, t_send):
             S.pe[p, P_KEY] = t_send
             return 0, WAIT_TURN
@@ -441,8 +452,9 @@ def quiet_after_wake(S, q, color):
 
 
 @kernel
-def send_time(S, p):
-    """(cycle, step) of p's next send: a scalar send now (step 0: one wavelet); a vector op
+def send_time(S, p, h):
+    """(cycle, step) of context p's next send (from PE h): a scalar send now (step 0: one
+    wavelet); a vector op
     streaming from memory now, then every `step` cycles; one with a fabric input when its
     next input wavelet has arrived (step 0: later ones are not known yet)."""
     pc = S.pe[p, P_PC]
@@ -460,7 +472,7 @@ def send_time(S, p):
             continue
         step = 0
         color = S.dsd[p, d, 1]
-        qi = p * nc + color
+        qi = h * nc + color
         k = 1 if color == taken else 0  # both sources on one color: the second wavelet
         taken = color
         if S.qcount[qi] > k:
@@ -530,7 +542,7 @@ def send_wavelet(S, p, color, payload, t, n):
     nc = S.cfg[CFG_NCOLORS]
     hop = S.cfg[CFG_HOP]
     ramp_off = S.cfg[CFG_RAMP_OFF]
-    n_pe = S.pe.shape[0]
+    n_pe = n_pes(S)
     for e in range(n):
         par = S.wparent[e]
         if par < 0:
@@ -571,7 +583,7 @@ def send_wavelet(S, p, color, payload, t, n):
             if S.misc[M_DEBUG]:
                 color_event(S, p, q, color, payload, t_land)
             state = S.pe[q, P_STATE]
-            if state == S_RECV or state == S_IDLE:
+            if state == S_RECV or state == S_IDLE or S.pe[q, P_UTBASE] >= 0:
                 wake_receiver(S, q, color, t_land)
     S.pe[p, P_SENT] += 1
 
@@ -583,7 +595,21 @@ def route_fault(r):
 
 
 @kernel
+def microthread_waiting(S, q, color):
+    """The microthread row of PE q whose op waits for a wavelet of color, or -1."""
+    base = S.pe[q, P_UTBASE]
+    for e in range(base, base + S.cfg[CFG_MICROTHREADS]):
+        if S.pe[e, P_STATE] == S_RECV and S.pe[e, P_WAIT] == color:
+            return e
+    return -1
+
+
+@kernel
 def wake_receiver(S, q, color, land):
+    if S.pe[q, P_UTBASE] >= 0:
+        e = microthread_waiting(S, q, color)
+        if e >= 0:
+            make_runnable(S, e, max(S.pe[e, P_CLOCK], land))
     state = S.pe[q, P_STATE]
     if state == S_RECV and S.pe[q, P_WAIT] == color:
         make_runnable(S, q, max(S.pe[q, P_CLOCK], land))

@@ -5,20 +5,21 @@ semantics group (`sem`) and function (`fn`) per instruction; these are their cod
 SEM_NAMES = ("nop", "halt", "br", "call", "ret", "mov", "alu", "falu", "ld", "st",
              "dmem", "dfin", "dfout", "dlen", "vun", "vfill", "vbin", "vbins", "vfma", "vfmas",
              "vcvt", "vred", "send", "sendx", "recv", "activate", "block", "unblock", "switch",
-             "ddim", "dinc")
+             "ddim", "dinc", "async", "utblock", "utunblock")
 (SEM_NOP, SEM_HALT, SEM_BR, SEM_CALL, SEM_RET, SEM_MOV, SEM_ALU, SEM_FALU, SEM_LD, SEM_ST,
  SEM_DMEM, SEM_DFIN, SEM_DFOUT, SEM_DLEN, SEM_VUN, SEM_VFILL, SEM_VBIN, SEM_VBINS, SEM_VFMA,
  SEM_VFMAS, SEM_VCVT, SEM_VRED, SEM_SEND, SEM_SENDX, SEM_RECV, SEM_ACTIVATE, SEM_BLOCK,
- SEM_UNBLOCK, SEM_SWITCH, SEM_DDIM, SEM_DINC) = range(len(SEM_NAMES))
+ SEM_UNBLOCK, SEM_SWITCH, SEM_DDIM, SEM_DINC, SEM_ASYNC, SEM_UTBLOCK,
+ SEM_UTUNBLOCK) = range(len(SEM_NAMES))
 
 FN_NAMES = ("", "always", "eq", "ne", "lt", "ge", "add", "sub", "mul", "and", "or", "xor",
             "shl", "shr", "sra", "min", "max", "fmac", "neg", "abs", "itof", "ftoi", "mov",
             "relu", "exp", "log", "tanh", "sigmoid", "gelu", "rsqrt", "recip", "sum", "dot",
-            "h2f", "f2h")
+            "h2f", "f2h", "activate", "unblock")
 (FN_NONE, FN_ALWAYS, FN_EQ, FN_NE, FN_LT, FN_GE, FN_ADD, FN_SUB, FN_MUL, FN_AND, FN_OR, FN_XOR,
  FN_SHL, FN_SHR, FN_SRA, FN_MIN, FN_MAX, FN_FMAC, FN_NEG, FN_ABS, FN_ITOF, FN_FTOI, FN_MOV,
  FN_RELU, FN_EXP, FN_LOG, FN_TANH, FN_SIGMOID, FN_GELU, FN_RSQRT, FN_RECIP, FN_SUM,
- FN_DOT, FN_H2F, FN_F2H) = range(len(FN_NAMES))
+ FN_DOT, FN_H2F, FN_F2H, FN_ACTIVATE, FN_UNBLOCK) = range(len(FN_NAMES))
 
 # dtype codes (same order as isa.DTYPES)
 DT_F16, DT_BF16, DT_F32, DT_I16, DT_I8, DT_I32 = range(6)
@@ -33,13 +34,19 @@ NCODE = 13
  P_TBLK, P_IMG, P_X0, P_Y0, P_PICK, P_RECVD, P_HALTCLK, P_CEND,
  # the datapath (pipeline.py): when it is free, when the last op began and is done, the
  # byte range that op writes; the register of the last scalar load and when it is usable
- P_VFREE, P_VBEGIN, P_VDONE, P_VWLO, P_VWHI, P_LDREG, P_LDREADY) = range(38)
-NPE = 38  # P_CEND: first pc past the PE's own image (control must stay below it)
+ P_VFREE, P_VBEGIN, P_VDONE, P_VWLO, P_VWHI, P_LDREG, P_LDREADY,
+ # microthreads (microthread.py): on a PE's row, pc + 1 of a pending `async` prefix (0:
+ # none), its first microthread row (-1: none), the masks of busy and of blocked
+ # microthreads; on a microthread's row, its PE, its id and pc + 1 of its `async`
+ P_ASYNC, P_UTBASE, P_UTBUSY, P_UTBLK, P_UTHOST, P_UTID,
+ # the datapath again: where its current busy period began (microthread.py shares it)
+ P_VSTART) = range(45)
+NPE = 45  # P_CEND: first pc past the PE's own image (control must stay below it)
 
 # PE states
-S_OFF, S_RUN, S_RECV, S_SEND, S_IDLE, S_HALT, S_FAULT = range(7)
+S_OFF, S_RUN, S_RECV, S_SEND, S_IDLE, S_HALT, S_FAULT, S_UTWAIT, S_UTPAUSE = range(9)
 STATE_NAMES = ("off", "running", "blocked on receive", "blocked on send", "waiting for a task",
-               "halted", "faulted")
+               "halted", "faulted", "waiting for a microthread", "microthread blocked")
 
 # DSD kinds; dsd[p, d, :] = kind, address or color, length (the product of the extents),
 # stride of dimension k at DSD_STRIDE + k, extent of dimension k at DSD_EXT + k (dimension 0
@@ -67,7 +74,7 @@ NMEMO = MEMO_OPS + 3 * MEMO_OPERAND
 # faults
 (F_NONE, F_SRAM_RANGE, F_ALIGN, F_BAD_DSD, F_DSD_LEN, F_NO_ROUTE, F_CALL_DEPTH, F_QUEUE_MISUSE,
  F_DSD_KIND, F_BAD_TASK, F_DSD_UNSET, F_ROUTE_OFF_MESH, F_ROUTE_NOT_RECEIVED, F_ROUTE_LOOP,
- F_ROUTE_NOWHERE, F_BAD_SWITCH, F_PC_RANGE, F_DSD_RANGE) = range(18)
+ F_ROUTE_NOWHERE, F_BAD_SWITCH, F_PC_RANGE, F_DSD_RANGE, F_ASYNC_OPERAND) = range(19)
 FAULT_NAMES = (
     "no fault",
     "SRAM access out of range",
@@ -87,6 +94,8 @@ FAULT_NAMES = (
     "switch position outside 0-3",
     "control left the program: no instruction of it follows (missing halt, ret or jmp?)",
     "SRAM access out of range: a memory DSD runs past SRAM (in some dimension)",
+    "async op without a fabric operand: only an op that streams from or to the fabric runs on "
+    "a microthread",
 )
 
 # run status (misc[M_STATUS])
@@ -116,8 +125,10 @@ NMISC = 26
 (CFG_HOP, CFG_RAMP_ON, CFG_RAMP_OFF, CFG_QDEPTH, CFG_LAG, CFG_TASK_SWITCH, CFG_STARTUP,
  CFG_NCOLORS, CFG_WIDTH, CFG_HEIGHT, CFG_SRAM, CFG_DRAIN, CFG_GAP, CFG_LOAD_USE, CFG_ISSUE,
  # SRAM bank model (isa/costs.toml [bank]; engine/vector.py bank_cycles)
- CFG_BANKS, CFG_BANK_BYTES, CFG_BANK_GROUPS, CFG_READ_PORTS, CFG_STRIDE_PM1) = range(20)
-NCFG = 20
+ CFG_BANKS, CFG_BANK_BYTES, CFG_BANK_GROUPS, CFG_READ_PORTS, CFG_STRIDE_PM1,
+ # microthread rows per PE that has any (microthread.py)
+ CFG_MICROTHREADS) = range(21)
+NCFG = 21
 
 # direction bits of route tables; link id of a mesh link = node * 4 + direction
 D_NORTH, D_EAST, D_SOUTH, D_WEST, D_RAMP = range(5)

@@ -26,6 +26,7 @@ from .kinds import (
     P_VBEGIN,
     P_VDONE,
     P_VFREE,
+    P_VSTART,
     P_VWHI,
     P_VWLO,
 )
@@ -73,6 +74,8 @@ def issue(S, p, cycles, alo, ahi, blo, bhi, clo, chi, writes_lo, writes_hi):
     ):
         begin = max(begin, pe[p, P_VBEGIN] + S.cfg[CFG_DRAIN])
     end = begin + cycles
+    if begin > pe[p, P_VFREE] + S.cfg[CFG_GAP]:  # the datapath was idle: a new busy period
+        pe[p, P_VSTART] = begin
     pe[p, P_VBEGIN] = begin
     pe[p, P_VFREE] = end
     pe[p, P_VDONE] = max(pe[p, P_VDONE], end + S.cfg[CFG_DRAIN])
@@ -95,6 +98,7 @@ def end_sync(S, p, writes_lo, writes_hi):
     written a drain later; the datapath is free from now."""
     pe = S.pe
     pe[p, P_VBEGIN] = pe[p, P_CLOCK]
+    pe[p, P_VSTART] = pe[p, P_CLOCK]
     pe[p, P_VFREE] = pe[p, P_CLOCK]
     pe[p, P_VDONE] = pe[p, P_CLOCK] + S.cfg[CFG_DRAIN]
     pe[p, P_VWLO] = writes_lo

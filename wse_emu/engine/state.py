@@ -23,6 +23,8 @@ from .kinds import (
     P_IMG,
     P_NEXTW,
     P_STATE,
+    P_UTBASE,
+    P_UTHOST,
     S_OFF,
 )
 
@@ -30,14 +32,14 @@ MeshState = namedtuple(
     "MeshState",
     [
         "code",  # int32[n_insn, NCODE] engine code (all images)
-        "pe",  # int64[n_pe, NPE] per-PE scalars (kinds.P_*)
+        "pe",  # int64[n_pe + n_ut, NPE] per-PE scalars (kinds.P_*), then microthread rows
         "regs",
-        "regf",  # int32[n_pe, 16] and its float32 view
-        "dsd",  # int64[n_pe, 16, NDSDF] (kinds.DSD_*)
+        "regf",  # int32[n_pe + n_ut, 16] and its float32 view
+        "dsd",  # int64[n_pe + n_ut, 16, NDSDF] (kinds.DSD_*)
         "bank",  # int64[4, NBANKF] scratch: the memory operands of the vector op being costed
-        "bmemo",  # int64[n_pe, NMEMO] the last vector op each PE costed (kinds.NMEMO)
+        "bmemo",  # int64[n_pe + n_ut, NMEMO] the last vector op each row costed (kinds.NMEMO)
         "stack",  # int64[n_pe, CALL_DEPTH]
-        "acc",  # float64[n_pe] partial result of a suspended reduction
+        "acc",  # float64[n_pe + n_ut] partial result of a suspended reduction
         "sram8",
         "sram16",
         "sramf",
@@ -61,10 +63,11 @@ MeshState = namedtuple(
         "link_free",  # int64[n_pe * 5] first cycle each link is free
         "link_src",  # int64[n_pe * 5] the one PE whose wavelets can cross it (fabric.py)
         "tready",  # int64[n_pe] scratch: when a wavelet reaches each tree node
-        "heap",  # int64[n_pe] runnable PEs, keyed by pe[:, P_KEY]
+        "heap",  # int64[n_pe + n_ut] runnable rows, keyed by pe[:, P_KEY]
         "task_entry",
         "task_color",  # int64[n_img, MAX_TASKS]
         "color_task",  # int64[n_img, colors] data task bound to each color, or -1
+        "task_at",  # int64[n_pe, MAX_TASKS] a task starts no earlier (microthread completion)
         "flops",  # int64[n_pe, 4] f16, bf16, f32, mixed f16->f32
         "cfg",
         "misc",  # int64[NCFG], int64[NMISC]
@@ -91,13 +94,17 @@ def _misc():
     return misc
 
 
-def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors) -> MeshState:
+def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n_ut=0) -> MeshState:
+    """n_ut: microthread rows (engine/microthread.py) after the n_pe PE rows."""
+    n_all = n_pe + n_ut
     sram8 = np.zeros((n_pe, sram_bytes), np.uint8)
-    regs = np.zeros((n_pe, isa.N_REGS), np.int32)
-    pe = np.zeros((n_pe, NPE), np.int64)
+    regs = np.zeros((n_all, isa.N_REGS), np.int32)
+    pe = np.zeros((n_all, NPE), np.int64)
     pe[:, P_HPOS] = -1
     pe[:, P_NEXTW] = -1
     pe[:, P_IMG] = -1
+    pe[:, P_UTBASE] = -1
+    pe[:, P_UTHOST] = -1
     pe[:, P_STATE] = S_OFF
     nq = n_pe * n_colors
     qoff = np.zeros(nq + 1, np.int64)
@@ -109,11 +116,11 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors) -
         pe=pe,
         regs=regs,
         regf=regs.view(np.float32),
-        dsd=np.zeros((n_pe, isa.N_DSDS, NDSDF), np.int64),
+        dsd=np.zeros((n_all, isa.N_DSDS, NDSDF), np.int64),
         bank=np.zeros((4, NBANKF), np.int64),
-        bmemo=np.full((n_pe, NMEMO), -1, np.int64),
+        bmemo=np.full((n_all, NMEMO), -1, np.int64),
         stack=np.zeros((n_pe, isa.CALL_DEPTH), np.int64),
-        acc=np.zeros(n_pe, np.float64),
+        acc=np.zeros(n_all, np.float64),
         sram8=sram8,
         sram16=sram8.view(np.uint16),
         sramf=sram8.view(np.float32),
@@ -137,10 +144,11 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors) -
         link_free=np.zeros(n_pe * 5, np.int64),
         link_src=np.full(n_pe * 5, -1, np.int64),
         tready=np.zeros(n_pe, np.int64),
-        heap=np.zeros(n_pe, np.int64),
+        heap=np.zeros(n_all, np.int64),
         task_entry=np.full((max(n_img, 1), isa.MAX_TASKS), -1, np.int64),
         task_color=np.full((max(n_img, 1), isa.MAX_TASKS), -1, np.int64),
         color_task=np.full((max(n_img, 1), n_colors), -1, np.int64),
+        task_at=np.zeros((n_pe, isa.MAX_TASKS), np.int64),
         flops=np.zeros((n_pe, 4), np.int64),
         cfg=np.asarray(cfg, np.int64),
         misc=_misc(),

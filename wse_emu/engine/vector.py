@@ -84,6 +84,7 @@ from .kinds import (
     P_RD,
     P_STALL,
     P_STATE,
+    P_UTHOST,
     P_VACTIVE,
     P_VPROG,
     P_WAIT,
@@ -275,8 +276,9 @@ def mem_operand_fault(dsd, p, d, n, size, is_source, sram):
 
 
 @kernel
-def check_fabric_operand(S, p, d, is_source):
-    """0, or the fault code for fabric DSD d (P_FARG says which DSD or color)."""
+def check_fabric_operand(S, p, h, d, is_source):
+    """0, or the fault code for fabric DSD d of context p (a PE's thread or one of its
+    microthreads) on PE h (P_FARG says which DSD or color)."""
     kind = S.dsd[p, d, 0]
     color = S.dsd[p, d, 1]
     S.pe[p, P_FARG] = d
@@ -290,7 +292,7 @@ def check_fabric_operand(S, p, d, is_source):
     if kind == DK_FOUT:
         if is_source:
             return F_DSD_KIND
-        nw = walk(S, p, color)
+        nw = walk(S, h, color)
         if nw < 0:
             S.pe[p, P_FARG] = color
             return route_fault(nw)
@@ -387,27 +389,28 @@ def mem_loop(
 
 
 @kernel
-def _fin_avail(S, p, d, other, nc):
+def _fin_avail(S, p, h, d, other, nc):
     """Elements the fabric input d can feed now (both sources on one color take two each)."""
-    avail = S.qcount[p * nc + S.dsd[p, d, 1]]
+    avail = S.qcount[h * nc + S.dsd[p, d, 1]]
     if other >= 0 and S.dsd[p, other, 0] == DK_FIN and S.dsd[p, other, 1] == S.dsd[p, d, 1]:
         avail //= 2
     return avail
 
 
 @inlined
-def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
+def stream(S, p, h, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
     """Elements i .. n-1 of a vector op with a fabric operand, `total` cycles for all n
     spread evenly (element i ends at i * total // n). Runs in batches: as many elements as
     every input queue holds and every destination has room for, with no checks inside a
     batch. Returns the next element; below n the PE is blocked (its state says on what) and
-    resumes there."""
+    resumes there. p is the context that runs it (PE h's thread, p == h, or one of h's
+    microthreads): its clock, DSDs and progress; SRAM, queues and routes are h's."""
     pe = S.pe
     nc = S.cfg[CFG_NCOLORS]
-    s8 = S.sram8[p]
-    s16 = S.sram16[p]
-    sf = S.sramf[p]
-    s32 = S.sram32[p]
+    s8 = S.sram8[h]
+    s16 = S.sram16[h]
+    sf = S.sramf[h]
+    s32 = S.sram32[h]
     f16t = S.f16tab
     bf16t = S.bf16tab
     cvt_u = S.cvt_u
@@ -425,8 +428,8 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
         m = n - i
         nw = 0
         if out_color >= 0:
-            nw = walk(S, p, out_color)
-            room, q = dest_room(S, p, out_color, nw)
+            nw = walk(S, h, out_color)
+            room, q = dest_room(S, p, h, out_color, nw)
             if room <= 0:
                 block_sender(S, p, out_color, q)
                 break
@@ -435,7 +438,7 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
         for k in range(2):
             d = s0 if k == 0 else s1
             if d >= 0 and S.dsd[p, d, 0] == DK_FIN:
-                avail = _fin_avail(S, p, d, s1 if k == 0 else s0, nc)
+                avail = _fin_avail(S, p, h, d, s1 if k == 0 else s0, nc)
                 if avail <= 0:
                     pe[p, P_STATE] = S_RECV
                     pe[p, P_WAIT] = S.dsd[p, d, 1]
@@ -455,14 +458,14 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
                     addr = elem_addr(S.dsd, p, d, i, DT_SIZE[dt2])
                     v = _load(s8, s16, sf, s32, f16t, bf16t, addr, dt2)
                 else:  # take the next wavelet; the PE's clock moves to its arrival
-                    qi = p * nc + S.dsd[p, d, 1]
+                    qi = h * nc + S.dsd[p, d, 1]
                     base = qoff[qi]
-                    h = qhead[qi]
-                    arrive = qtime[base + h]
+                    head = qhead[qi]
+                    arrive = qtime[base + head]
                     if arrive > pe[p, P_CLOCK]:
                         pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
                         pe[p, P_CLOCK] = arrive
-                    pay = np.int64(qpay[base + h])
+                    pay = np.int64(qpay[base + head])
                     q_advance(S, qi, pe[p, P_CLOCK])
                     if dt2 == DT_F16:
                         v = np.float64(f16t[pay & 0xFFFF])
@@ -489,7 +492,7 @@ def stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
                     _store(s8, s16, sf, s32, daddr, dt, r)
                 else:
                     pay = f16_bits(r) if dt == DT_F16 else value_payload(S, r, dt)
-                    send_wavelet(S, p, out_color, pay, pe[p, P_CLOCK], nw)
+                    send_wavelet(S, h, out_color, pay, pe[p, P_CLOCK], nw)
             cycles = (i + 1) * total // n - i * total // n
             pe[p, P_CLOCK] += cycles
             pe[p, P_BUSY] += cycles
@@ -541,9 +544,10 @@ def mem_rows(S, p, sem, fn, dt, dt2, n, dst, s0, s1, sval):
 
 
 @inlined
-def vector_op(S, p, pc):
-    """Run (or resume) the vector instruction at pc on PE p. Returns DONE, BLOCKED (the PE's
-    state says on what), or minus a fault code (P_FARG names the DSD register)."""
+def vector_op(S, p, h, pc):
+    """Run (or resume) the vector instruction at pc in context p on PE h (p == h: the PE's
+    thread; else one of its microthreads, microthread.py). Returns DONE, BLOCKED (p's state
+    says on what), or minus a fault code (P_FARG names the DSD register)."""
     code = S.code
     sem = code[pc, C_SEM]
     fn = code[pc, C_FN]
@@ -588,7 +592,7 @@ def vector_op(S, p, pc):
             if k == 0 and reads_dst:
                 pe[p, P_FARG] = d
                 return -F_DSD_KIND
-            err = check_fabric_operand(S, p, d, k > 0)
+            err = check_fabric_operand(S, p, h, d, k > 0)
             if err != 0:
                 return -err
             fabric = True
@@ -629,7 +633,7 @@ def vector_op(S, p, pc):
         i = n  # done: skip the streaming loop below
     int_dst = not is_float(dt)
     if fabric:
-        i = stream(S, p, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total)
+        i = stream(S, p, h, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total)
         if i < n:
             return BLOCKED
     acc = S.acc[p]
@@ -658,14 +662,14 @@ def vector_op(S, p, pc):
     flops = code[pc, C_FLOPS]
     if flops > 0 and is_float(dt2):
         cat = 3 if dt != dt2 else dt
-        S.flops[p, cat] += flops * n
+        S.flops[h, cat] += flops * n
     nmem_src = 0
     for d in (s0, s1):
         if d >= 0 and S.dsd[p, d, 0] == DK_MEM:
             nmem_src += 1
-    pe[p, P_RD] += n * (nmem_src * DT_SIZE[dt2] + (DT_SIZE[dt] if reads_dst else 0))
+    pe[h, P_RD] += n * (nmem_src * DT_SIZE[dt2] + (DT_SIZE[dt] if reads_dst else 0))
     if dst >= 0 and S.dsd[p, dst, 0] == DK_MEM:
-        pe[p, P_WR] += n * DT_SIZE[dt]
+        pe[h, P_WR] += n * DT_SIZE[dt]
     return DONE
 
 
@@ -684,6 +688,8 @@ def read_reg(S, p, r):
     if special < 0:
         use_register(S, p, r)
         return np.int64(S.regs[p, r])
+    if S.pe[p, P_UTHOST] >= 0:  # a microthread reads its PE's specials
+        p = S.pe[p, P_UTHOST]
     width = S.cfg[CFG_WIDTH]
     if special == 0:
         return p % width
