@@ -127,6 +127,21 @@ def test_layout_keeps_every_c_row_off_every_b_row_bank_group(name, nt):
                     assert not c_groups & _bank_groups(b.addr + kk * pitch * 2, 2)
 
 
+@pytest.mark.parametrize("acc16", [False, True])
+def test_dense_inner_loop_runs_at_the_datapath_rate(acc16, rng):
+    # one PE: each extra row of A adds KT vector x scalar fmacs of NT elements, and each costs
+    # its SIMD steps at one cycle (no bank conflict) plus the gap between ops; the loop's
+    # scalar work (load, dinc, branch) hides under the running op
+    prof = ArchProfile("wse3")
+    k, n = 16, 64
+    B = rng.standard_normal((k, n))
+    cycles = {
+        m: gemm.dense(rng.standard_normal((m, k)), B, 1, acc16=acc16)[1].cycles for m in (4, 8)
+    }
+    width = prof["fp16_basic" if acc16 else "fp32_basic"]
+    assert cycles[8] - cycles[4] == 4 * k * (-(-n // width) + prof["vector_gap"])
+
+
 def test_dense_is_faster_on_wse3_than_wse2(rng):
     # 32x32 tiles per PE: small tiles are bound by the fabric and the loop, not the SIMD
     A = rng.standard_normal((64, 64))
