@@ -142,6 +142,17 @@ def test_dense_inner_loop_runs_at_the_datapath_rate(acc16, rng):
     assert cycles[8] - cycles[4] == 4 * k * (-(-n // width) + prof["vector_gap"])
 
 
+def test_sparse_root_keeps_pace_with_its_row(rng):
+    # every PE does p panels of AXPYs (one a step); the root sends each nonzero and then does
+    # its AXPY, so a step costs about one panel's AXPYs (plus the B broadcast), not two
+    t = 16
+    one = gemm.sparse(rng.standard_normal((t, t)), rng.standard_normal((t, t)), 1)[1].cycles
+    for p in (2, 4):
+        A = rng.standard_normal((t * p, t * p))
+        cycles = gemm.sparse(A, rng.standard_normal((t * p, t * p)), p)[1].cycles
+        assert p * one < cycles < 1.5 * p * one
+
+
 def test_dense_is_faster_on_wse3_than_wse2(rng):
     # 32x32 tiles per PE: small tiles are bound by the fabric and the loop, not the SIMD
     A = rng.standard_normal((64, 64))
