@@ -9,7 +9,9 @@ import scipy.io
 import scipy.sparse
 from click.testing import CliRunner
 
+from wse_emu import programs
 from wse_emu.arch import ArchProfile
+from wse_emu.asm import assemble, parse_file
 from wse_emu.cli import main
 from wse_emu.kernels import gemm
 
@@ -94,6 +96,61 @@ def test_sparse_matrix_patterns_nest_and_hit_their_sparsity():
         assert abs(1 - np.count_nonzero(a) / a.size - 0.5) < 0.1
     two_four = gemm.sparse_matrix(8, 16, 0.5, "2:4", seed=1)
     assert np.all(np.count_nonzero(two_four.reshape(8, 4, 4), axis=2) == 2)
+
+
+def _bank_groups(addr, width_bytes, arch="wse3"):
+    """The bank groups a read of width_bytes at addr covers (README "Timing model": bank =
+    16-bit word mod banks, group = bank mod bank_groups)."""
+    prof = ArchProfile(arch)
+    words = range(addr // prof["bank_bytes"], (addr + width_bytes) // prof["bank_bytes"])
+    return {w % prof["banks"] % prof["bank_groups"] for w in words}
+
+
+@pytest.mark.parametrize("name", ["gemm_dense", "gemm_sparse"])
+@pytest.mark.parametrize("nt", [1, 3, 4, 6, 32])
+def test_layout_keeps_every_c_row_off_every_b_row_bank_group(name, nt):
+    # the programs' layout choice: rows padded to a multiple of 4 elements, B one word off C
+    consts = {"MT": 5, "KT": 3, "NT": nt}
+    syms = assemble(parse_file(programs.path(name)), 2, 2, "wse3", consts=consts).images[0].symbols
+    pitch = gemm.row_pitch(nt)
+    accumulators = [s for s in ("c", "c16") if s in syms]
+    panels = [syms["b"], syms["bp"]]
+    assert all(s.shape == (3, pitch) for s in panels)
+    for acc in accumulators:
+        c = syms[acc]
+        size = c.nbytes // c.count
+        assert c.shape == (5, pitch)
+        for r in range(5):
+            c_groups = _bank_groups(c.addr + r * pitch * size, size)
+            for b in panels:
+                for kk in range(3):
+                    assert not c_groups & _bank_groups(b.addr + kk * pitch * 2, 2)
+
+
+@pytest.mark.parametrize("acc16", [False, True])
+def test_dense_inner_loop_runs_at_the_datapath_rate(acc16, rng):
+    # one PE: each extra row of A adds KT vector x scalar fmacs of NT elements, and each costs
+    # its SIMD steps at one cycle (no bank conflict) plus the gap between ops; the loop's
+    # scalar work (load, dinc, branch) hides under the running op
+    prof = ArchProfile("wse3")
+    k, n = 16, 64
+    B = rng.standard_normal((k, n))
+    cycles = {
+        m: gemm.dense(rng.standard_normal((m, k)), B, 1, acc16=acc16)[1].cycles for m in (4, 8)
+    }
+    width = prof["fp16_basic" if acc16 else "fp32_basic"]
+    assert cycles[8] - cycles[4] == 4 * k * (-(-n // width) + prof["vector_gap"])
+
+
+def test_sparse_root_keeps_pace_with_its_row(rng):
+    # every PE does p panels of AXPYs (one a step); the root sends each nonzero and then does
+    # its AXPY, so a step costs about one panel's AXPYs (plus the B broadcast), not two
+    t = 16
+    one = gemm.sparse(rng.standard_normal((t, t)), rng.standard_normal((t, t)), 1)[1].cycles
+    for p in (2, 4):
+        A = rng.standard_normal((t * p, t * p))
+        cycles = gemm.sparse(A, rng.standard_normal((t * p, t * p)), p)[1].cycles
+        assert p * one < cycles < 1.5 * p * one
 
 
 def test_dense_is_faster_on_wse3_than_wse2(rng):

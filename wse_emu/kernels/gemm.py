@@ -54,6 +54,19 @@ def _untile(T):
     return T.transpose(0, 2, 1, 3).reshape(p * r, p * c)
 
 
+def row_pitch(n: int) -> int:
+    """Elements per row of B and C in SRAM: n padded to a multiple of 4 (the programs' NP), so
+    every row of a buffer starts in the same SRAM bank group."""
+    return -(-n // 4) * 4
+
+
+def _padded(T, pitch):
+    """Tiles (..., rows, cols) with their rows zero-padded to pitch elements."""
+    out = np.zeros((*T.shape[:-1], pitch), T.dtype)
+    out[..., : T.shape[-1]] = T
+    return out
+
+
 def _check_shapes(A, B, p):
     (m, k), (k2, n) = A.shape, B.shape
     if k != k2:
@@ -82,10 +95,10 @@ def _run(kind, A16, B16, p, arch, acc16, load_inputs):
     name = "gemm_dense" if kind == "dense" else "gemm_sparse"
     mesh.load(assemble(parse_file(programs.path(name)), p, p, mesh.arch, consts=consts))
     load_inputs(mesh, consts)
-    mesh.memcpy_h2d("b", _tiles(B16, p))
+    mesh.memcpy_h2d("b", _padded(_tiles(B16, p), row_pitch(n // p)))
     mesh.launch()
     result = mesh.run()
-    c_tiles = mesh.memcpy_d2h("c16" if acc16 else "c")
+    c_tiles = mesh.memcpy_d2h("c16" if acc16 else "c")[..., : n // p]
     C = _untile(c_tiles).astype(np.float32)
     host = time.perf_counter() - t0
     return C, result, host
