@@ -178,10 +178,7 @@ _SPADA_TASKS = (
     "the kernel function's @activate of the first task is activate + ret; CSL DSDs "
     "(compile-time constants) are dmem before each op; "
 )
-_ASYNC_AS_SYNC = (
-    "the async fabric op runs synchronously on the thread and its completion's .activate "
-    "is activate + ret into the next task (the task switch is kept); "
-)
+_ASYNC = "async fabric ops run on microthreads (async U, T: completion activates T); "
 C4_COPY = Port(
     "c4_copy.wsa",
     _stream_fill("a"),
@@ -202,14 +199,14 @@ C4_REDUCE = Port(
     _stream_fill("inp"),
     _reduce_check,
     "per_pe",
-    _SPADA_TASKS + _ASYNC_AS_SYNC + "local and PE 0's rcv_val alias the host buffers",
+    _SPADA_TASKS + _ASYNC + "local and PE 0's rcv_val alias the host buffers",
 )
 C4_REDUCE_PIPE = Port(
     "c4_reduce_pipelined.wsa",
     _stream_fill("a_in"),
     _reduce_check,
     "per_pe",
-    _SPADA_TASKS + _ASYNC_AS_SYNC + "a aliases a_in (no phase-1 copy); the relay foreach is "
+    _SPADA_TASKS + _ASYNC + "a aliases a_in (no phase-1 copy); the relay foreach is "
     "one streaming fadds(out_fabric, a_in, in_fabric)",
 )
 
@@ -218,8 +215,8 @@ C4_LAPLACIAN = Port(
     _stream_fill("inp"),
     _laplacian_check,
     "per_pe",
-    _SPADA_TASKS + _ASYNC_AS_SYNC + "each stage sends before it receives, so the send's "
-    "completion task runs after the receive; parameterised sends cost a mov + beq",
+    _SPADA_TASKS + _ASYNC + "each stage's receive and send stream at once; "
+    "parameterised sends cost a mov + beq",
 )
 
 
