@@ -59,6 +59,33 @@ def _set_option(f):
     )(f)
 
 
+def _const_option(f):
+    return click.option(
+        "--const",
+        "consts",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="override a .const of the program, e.g. --const N=64",
+    )(f)
+
+
+def _parse_consts(items) -> dict:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            _fail(f"error: --const wants NAME=VALUE, got {item!r}")
+        try:
+            out[name] = int(value, 0)
+        except ValueError:
+            try:
+                out[name] = float(value)
+            except ValueError:
+                _fail(f"error: --const {name}: value must be a number, got {value!r}")
+    return out
+
+
 def _parse_overrides(items) -> dict:
     out = {}
     for item in items:
@@ -111,18 +138,20 @@ def _writable(path: str | None, option: str):
         _fail(f"error: {option} {path}: not writable")
 
 
-def _link(prog: str, mesh: str | None, profile: ArchProfile):
-    """Parse and link prog on --mesh, or on the mesh its .mesh declares (else 1x1)."""
+def _link(prog: str, mesh: str | None, profile: ArchProfile, consts=()):
+    """Parse and link prog on --mesh, or on the mesh its .mesh declares (else 1x1), with the
+    --const overrides."""
+    values = _parse_consts(consts)
     try:
         pset = parse_file(prog)
         if mesh is None:
-            w, h = declared_mesh(pset) or (1, 1)
+            w, h = declared_mesh(pset, values) or (1, 1)
             with _mesh_checked():
                 check_memory(w, h, profile)
         else:
             w, h = _mesh_size(mesh, profile)
         with _mesh_checked():
-            return assemble(pset, w, h, profile)
+            return assemble(pset, w, h, profile, consts=values)
     except AsmError as e:
         _fail(str(e))
 
@@ -138,16 +167,17 @@ def main():
 @_mesh_option
 @_arch_option
 @_set_option
+@_const_option
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
     help="write the linked binary (.npz) for `wse-emu disasm`",
 )
-def asm(prog, mesh, arch, overrides, output):
+def asm(prog, mesh, arch, overrides, consts, output):
     """Check a program and print its listing: addresses, encodings, source lines."""
     _writable(output, "--output")
-    linked = _link(prog, mesh, _profile(arch, overrides))
+    linked = _link(prog, mesh, _profile(arch, overrides), consts)
     lines = linked.pset.source.text.splitlines()
     for image in linked.images:
         regions = [
@@ -233,8 +263,8 @@ def _inputs_option(f):
 
 
 def _program_options(f):
-    """PROG and what places and fills it: --mesh, --arch, --set, --in."""
-    for option in (_inputs_option, _set_option, _arch_option, _mesh_option):
+    """PROG and what places and fills it: --mesh, --arch, --set, --const, --in."""
+    for option in (_inputs_option, _const_option, _set_option, _arch_option, _mesh_option):
         f = option(f)
     return click.argument("prog", type=click.Path(dir_okay=False))(f)
 
@@ -245,10 +275,10 @@ def _compile_note(quiet: bool = False):
         click.echo(COMPILE_NOTE, err=True)
 
 
-def _prepare(prog, mesh, arch, overrides, inputs, quiet=False):
+def _prepare(prog, mesh, arch, overrides, consts, inputs, quiet=False):
     """Link, load and fill a mesh from the command line: (linked program, mesh, profile)."""
     profile = _profile(arch, overrides)
-    linked = _link(prog, mesh, profile)
+    linked = _link(prog, mesh, profile, consts)
     _compile_note(quiet)
     with _mesh_checked():
         m = Mesh(linked.width, linked.height, profile)
@@ -308,6 +338,7 @@ def run(
     mesh,
     arch,
     overrides,
+    consts,
     inputs,
     outputs,
     json_path,
@@ -326,7 +357,7 @@ def run(
         _fail("error: --heatmap needs matplotlib: pip install matplotlib")
     for sym, path in outs:
         _writable(path, f"--out {sym}")
-    linked, m, profile = _prepare(prog, mesh, arch, overrides, inputs, quiet)
+    linked, m, profile = _prepare(prog, mesh, arch, overrides, consts, inputs, quiet)
     rects = {sym: _symbol_rect(linked, sym) for sym, _ in outs}
     for sym, rect in rects.items():  # copies that would fail after the run fail now
         try:
@@ -415,7 +446,7 @@ def _debug_loop(session, commands, batch, banner=False) -> int:
     help="run the debugger commands in this file, then exit with the program's status",
 )
 @click.option("--batch", is_flag=True, help="scripted: print no prompt or command echo")
-def debug(prog, mesh, arch, overrides, inputs, tile, commands, batch):
+def debug(prog, mesh, arch, overrides, consts, inputs, tile, commands, batch):
     """Step-debug PROG on a mesh: breakpoints, watchpoints (memory, color, link), stepping a
     tile, inspection, and `why` for hangs. Commands follow gdb; type `help` in the session.
     Exit status when scripted: 0 the program finished, 3 it faulted or deadlocked, 4 the
@@ -424,7 +455,7 @@ def debug(prog, mesh, arch, overrides, inputs, tile, commands, batch):
 
     if commands is not None and not Path(commands).is_file():
         _fail(f"error: --commands: cannot read {commands}: no such file")
-    linked, m, _ = _prepare(prog, mesh, arch, overrides, inputs)
+    linked, m, _ = _prepare(prog, mesh, arch, overrides, consts, inputs)
     session = Session(m)
     if tile:
         try:

@@ -19,8 +19,9 @@ def fractions(stats) -> dict:
     return out
 
 
-def draw(stats, path, title: str = "") -> None:
-    """Write the three panels to path (PNG, or any format matplotlib infers from it)."""
+def draw(stats, path=None, title: str = ""):
+    """Write the three panels to path (PNG, or any format matplotlib infers from it); with
+    no path, return the matplotlib Figure (a notebook shows it)."""
     try:
         import matplotlib
     except ImportError:
@@ -46,5 +47,8 @@ def draw(stats, path, title: str = "") -> None:
         f"utilisation {100 * stats.utilisation:.1f}%"
     )
     fig.tight_layout()
+    if path is None:
+        return fig
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return None

@@ -65,6 +65,13 @@ class RunResult:
     def ok(self) -> bool:
         return self.status == "done"
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the status, what went wrong, and the statistics."""
+        from html import escape
+
+        report = f"<pre>{escape(self.report)}</pre>" if self.report else ""
+        return f"<p><b>{escape(self.status)}</b></p>{report}{self.stats._repr_html_()}"
+
 
 def parse_mesh(text: str) -> tuple[int, int]:
     try:

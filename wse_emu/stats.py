@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,26 @@ import numpy as np
 from .engine import kinds as K
 
 FLOP_KINDS = ("f16", "bf16", "f32", "f16->f32")
+
+
+def html_table(rows) -> str:
+    """An HTML table of (name, value) rows, escaped."""
+    from html import escape
+
+    cells = "".join(
+        f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>"
+        f"{escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table>{cells}</table>"
+
+
+def duration(seconds: float) -> str:
+    """seconds in the unit that keeps 1-999 before the point (ns, us, ms, s)."""
+    for unit, scale in (("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3)):
+        if seconds < scale * 999.5:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds:.3g} s"
 
 
 @dataclass
@@ -61,11 +82,18 @@ class Stats:
             placed,
         )
 
-    def heatmap(self, path, title: str = "") -> None:
-        """Draw per-PE busy / stalled / idle fractions to an image file (see heatmap.py)."""
+    def heatmap(self, path=None, title: str = ""):
+        """Draw per-PE busy / stalled / idle fractions to an image file, or return the
+        matplotlib Figure when no path is given (see heatmap.py)."""
         from .heatmap import draw
 
-        draw(self, path, title)
+        return draw(self, path, title)
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the summary as a table."""
+        return html_table(
+            re.split(r"\s{2,}", line, maxsplit=1) for line in self.summary().splitlines()
+        )
 
     @property
     def seconds(self) -> float:
@@ -110,14 +138,14 @@ class Stats:
         flops = ", ".join(f"{k} {v}" for k, v in self.flops.items() if v) or "none"
         return "\n".join(
             [
-                f"cycles          {d['cycles']}  ({d['seconds_at_clock'] * 1e6:.3f} us at "
+                f"cycles          {d['cycles']:,}  ({duration(d['seconds_at_clock'])} at "
                 f"{self.clock_hz / 1e9:.2f} GHz)",
                 f"PEs             {d['placed_pes']} placed on {self.width}x{self.height}, "
                 f"utilisation {d['utilisation'] * 100:.1f}%",
                 f"PE cycles       busy {d['busy_cycles']}, stalled {d['stalled_cycles']}, "
                 f"idle {d['idle_cycles']}",
-                f"instructions    {d['instructions']}",
-                f"wavelets        {d['wavelets_sent']} sent, {d['hops']} hops",
+                f"instructions    {d['instructions']:,}",
+                f"wavelets        {d['wavelets_sent']:,} sent, {d['hops']:,} hops",
                 f"SRAM            {d['sram_read_bytes']} B read, "
                 f"{d['sram_written_bytes']} B written",
                 f"FLOPs           {flops}",
