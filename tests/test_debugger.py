@@ -551,7 +551,7 @@ def test_malformed_numbers_are_errors_not_internal_errors():
     )
     assert "'*171*' is not an address" in out and "is outside SRAM" in out
     assert "stepi wants a number, got 'x'" in out and "until needs a cycle in" in out
-    assert "list wants a number" in out and re.search(r"tile \(0, 0\) pc \d+", out)
+    assert "no line or label 'abc'" in out and re.search(r"tile \(0, 0\) pc \d+", out)
 
 
 def test_ctrl_c_before_the_engine_runs_does_not_hide_the_next_breakpoint(monkeypatch):
@@ -584,3 +584,70 @@ def gemv_flags(d, mesh="4x1"):
     """The debug command's options for programs/gemv.wsa with the fixture's inputs in d."""
     flags = ["--mesh", mesh] if mesh else []
     return flags + ["--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}"]
+
+
+CALLS = """.data v i32[1]
+main:
+    mov r1, 5
+    call inc
+    add r1, r1, 1
+    st.i32 [v], r1
+    halt
+inc:
+    add r1, r1, 10
+    ret
+"""
+
+
+def test_next_steps_over_calls_and_bt_shows_frames(tmp_path):
+    prog = tmp_path / "p.wsa"
+    prog.write_text(CALLS)
+    code, out = debug(
+        prog,
+        ["next", "next", "p $r1", "next", "p $pc"],
+    )
+    assert code == 4  # still running
+    assert section(out, "p $r1") == ["$r1 = 15"]  # the call ran as one step
+    assert section(out, "p $pc") == ["$pc = 3"]  # st.i32 after the add
+    prog.write_text(CALLS)
+    code, out = debug(prog, ["break inc", "continue", "bt", "p $r99", "p $x"])
+    frames = section(out, "bt")
+    assert frames[0].startswith("#0  pc 5 in inc (") and "add r1, r1, 10" in frames[0]
+    assert frames[1].startswith("#1  pc 1 in main (") and "call inc" in frames[1]
+    assert frames[2] == "    task: main"
+    assert section(out, "p $r99") == ["error: no register $r99: r0-r15, f0-f15"]
+    assert "error: no register $x" in section(out, "p $x")[0]
+
+
+def test_enter_repeats_steps_and_conditions_take_gdb_operators(tmp_path):
+    from io import StringIO
+
+    from wse_emu.debug.repl import Debugger
+
+    m = Mesh(1, 1)
+    m.load(assemble(CALLS, 1, 1))
+    m.launch()
+    out = StringIO()
+    dbg = Debugger(Session(m), stdout=out)
+    dbg.onecmd(dbg.precmd("stepi"))
+    dbg.onecmd("")  # Enter: another stepi
+    dbg.onecmd(dbg.precmd("p $pc"))
+    assert out.getvalue().splitlines()[-1] == "$pc = 5"  # mov, call: now in inc
+    dbg.onecmd(dbg.precmd("p $r1"))
+    dbg.onecmd("")  # print is not repeated
+    assert out.getvalue().splitlines()[-1] == "$r1 = 5"
+    assert out.getvalue().count("$r1 = 5") == 1
+    dbg.onecmd(dbg.precmd("break main if r1 > 100 || (x == 0 && !(y == 1))"))
+    help_out = StringIO()
+    Debugger(Session(m), stdout=help_out).onecmd("help")
+    assert "EOF" not in help_out.getvalue() and "backtrace" in help_out.getvalue()
+
+
+def test_list_takes_a_label_and_bad_arguments_are_errors(tmp_path):
+    prog = tmp_path / "p.wsa"
+    prog.write_text(CALLS)
+    _, out = debug(prog, ["list inc", "list nowhere", "list 999", "stepi abc"])
+    assert any("add r1, r1, 10" in line for line in section(out, "list inc"))
+    assert section(out, "list nowhere")[0].startswith("error: no line or label 'nowhere'")
+    assert section(out, "list 999") == ["error: line 999 is outside the program (1-10)"]
+    assert section(out, "stepi abc") == ["error: stepi wants a number, got 'abc'"]

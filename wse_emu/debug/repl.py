@@ -19,8 +19,11 @@ ALIASES = {
     "q": "quit",
     "i": "info",
     "disas": "disassemble",
-    "n": "step",
+    "n": "next",
+    "bt": "backtrace",
+    "where": "backtrace",
 }
+REPEATABLE = ("stepi", "step", "next", "continue", "finish")  # Enter repeats these, as in gdb
 
 
 def _tile(text: str) -> tuple:
@@ -88,10 +91,18 @@ class Debugger(cmd.Cmd):
                 intro = None
 
     def emptyline(self):
+        """Enter repeats the last step or continue, as in gdb; other commands are not
+        repeated."""
+        if self.lastcmd.split(" ")[0] in REPEATABLE:
+            return self.onecmd(self.lastcmd)
         return False
 
     def default(self, line):
         self.say(f"error: unknown command {line.split()[0]!r}; type 'help' for the list")
+
+    def get_names(self):
+        """The command list `help` shows: EOF (Ctrl-D) leaves, but is not a command."""
+        return [n for n in super().get_names() if n != "do_EOF"]
 
     def do_EOF(self, arg):
         """Leave the debugger."""
@@ -129,6 +140,15 @@ class Debugger(cmd.Cmd):
     def do_step(self, arg):
         """step: run the focused tile to its next source line."""
         self.say(self.s.step())
+
+    def do_next(self, arg):
+        """next: run the focused tile to its next source line, running calls to their
+        return."""
+        self.say(self.s.next())
+
+    def do_backtrace(self, arg):
+        """backtrace (bt, where): the focused tile's call frames, innermost first."""
+        self.say(self.s.backtrace())
 
     def do_continue(self, arg):
         """continue: run until a breakpoint or watchpoint triggers or the program ends."""
@@ -256,12 +276,21 @@ class Debugger(cmd.Cmd):
         self.say(self.s.examine(int(m.group(1) or 1), m.group(2), m.group(3)))
 
     def do_print(self, arg):
-        """print SYMBOL[i:j]: a symbol (or a slice of it) on the focused tile, as NumPy."""
+        """print SYMBOL[i:j] | $REG: a symbol (or a slice of it) on the focused tile, as
+        NumPy; or a register: $r0-$r15, $f0-$f15, $pc, $clock."""
         self.say(self.s.print_symbol(arg))
 
     def do_list(self, arg):
-        """list [LINE]: the source around the focused tile's pc (or around LINE)."""
-        self.say(self.s.listing(_count(arg, "list") if arg.strip() else None))
+        """list [LINE|LABEL]: the source around the focused tile's pc (or that line or
+        label)."""
+        arg = arg.strip()
+        if arg and not arg.lstrip("-").isdigit():
+            im = self.s.image()
+            if arg not in im.labels:
+                raise DebugError(f"no line or label {arg!r}; labels: {', '.join(im.labels)}")
+            self.say(self.s.listing(self.s.linked.source_line(im.labels[arg])[0]))
+            return
+        self.say(self.s.listing(_count(arg, "list") if arg else None))
 
     def do_disassemble(self, arg):
         """disassemble: the instructions around the focused tile's pc."""

@@ -335,6 +335,8 @@ class Session:
         return None
 
     def _condition(self, cond, p) -> bool:
+        """COND written as in gdb or Python: && || ! and and or not."""
+        cond = re.sub(r"!(?!=)", " not ", cond.replace("&&", " and ").replace("||", " or "))
         env = {f"r{i}": int(self.S.regs[p, i]) for i in range(isa.N_REGS)}
         env.update({f"f{i}": float(self.S.regf[p, i]) for i in range(isa.N_REGS)})
         x, y = self.xy(p)
@@ -494,6 +496,53 @@ class Session:
             if self.linked.source_line(int(self.S.pe[p, K.P_PC]))[0] != line:
                 return out
         return out
+
+    def next(self) -> list[str]:
+        """As step, but a call runs to its return: stop at the next source line at the same
+        call depth or shallower (gdb's next)."""
+        p = self.fp
+        depth = int(self.S.pe[p, K.P_SP])
+        line = self.linked.source_line(int(self.S.pe[p, K.P_PC]))[0]
+        for _ in range(100_000):
+            out = self.stepi(1)
+            if not out or not out[-1].startswith("tile") or self.last.status != "stopped":
+                return out
+            if int(self.S.misc[K.M_STOP_WHY]) != K.STOP_STEP:
+                return out
+            here = self.linked.source_line(int(self.S.pe[p, K.P_PC]))[0]
+            if int(self.S.pe[p, K.P_SP]) <= depth and here != line:
+                return out
+        return out
+
+    def backtrace(self) -> list[str]:
+        """The focused tile's frames, innermost first: pc, then each call's return address."""
+        p = self.fp
+        sp = int(self.S.pe[p, K.P_SP])
+        pcs = [int(self.S.pe[p, K.P_PC])] + [int(self.S.stack[p, k]) - 1 for k in range(sp)][::-1]
+        im = self.image(p)
+        task = int(self.S.pe[p, K.P_TASK])
+        out = []
+        for n, pc in enumerate(pcs):
+            line, text = self.linked.source_line(pc)
+            label = max(((a, name) for name, a in im.labels.items() if a <= pc), default=(0, "?"))[
+                1
+            ]
+            out.append(f"#{n}  pc {pc} in {label} ({self.linked.filename}:{line}: {text})")
+        out.append(f"    task: {im.tasks[task][0] if task >= 0 else 'main'}")
+        return out
+
+    def register(self, name: str) -> str:
+        """$rN, $fN, $pc, $clock or a special ($x, $cycle, ...) of the focused tile."""
+        p = self.fp
+        if m := re.fullmatch(r"[rf](\d+)", name):
+            r = int(m.group(1))
+            if r >= isa.N_REGS:
+                raise DebugError(f"no register ${name}: r0-r{isa.N_REGS - 1}, f0-f{isa.N_REGS - 1}")
+            v = self.S.regs[p, r] if name[0] == "r" else self.S.regf[p, r]
+            return f"${name} = {v}"
+        if name in ("pc", "clock"):
+            return f"${name} = {int(self.S.pe[p, K.P_PC if name == 'pc' else K.P_CLOCK])}"
+        raise DebugError(f"no register ${name}; registers: $r0-$r15, $f0-$f15, $pc, $clock")
 
     def until(self, cycle: int) -> list[str]:
         self._sync()
@@ -685,6 +734,8 @@ class Session:
             raise DebugError(f"{where!r} is neither a symbol nor an address") from None
 
     def print_symbol(self, expr: str) -> str:
+        if expr.strip().startswith("$"):
+            return self.register(expr.strip()[1:])
         m = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*(\[[^\]]*\])?\s*", expr)
         image = self.image()
         if not m or m.group(1) not in image.symbols:
@@ -711,6 +762,8 @@ class Session:
         lines = self.linked.pset.source.text.splitlines()
         cur = self.linked.source_line(int(self.S.pe[self.fp, K.P_PC]))[0]
         mid = around or cur
+        if not 1 <= mid <= len(lines):
+            raise DebugError(f"line {mid} is outside the program (1-{len(lines)})")
         out = []
         for n in range(max(1, mid - span), min(len(lines), mid + span) + 1):
             out.append(f"{'=>' if n == cur else '  '}{n:>5}  {lines[n - 1]}")
