@@ -485,23 +485,16 @@ class Session:
 
     def step(self) -> list[str]:
         """Instructions of the focused tile until its source line changes."""
-        p = self.fp
-        line = self.linked.source_line(int(self.S.pe[p, K.P_PC]))[0]
-        for _ in range(100_000):
-            out = self.stepi(1)
-            if not out or not out[-1].startswith("tile") or self.last.status != "stopped":
-                return out
-            if int(self.S.misc[K.M_STOP_WHY]) != K.STOP_STEP:
-                return out
-            if self.linked.source_line(int(self.S.pe[p, K.P_PC]))[0] != line:
-                return out
-        return out
+        return self._step_lines(over_calls=False)
 
     def next(self) -> list[str]:
         """As step, but a call runs to its return: stop at the next source line at the same
         call depth or shallower (gdb's next)."""
+        return self._step_lines(over_calls=True)
+
+    def _step_lines(self, over_calls: bool) -> list[str]:
         p = self.fp
-        depth = int(self.S.pe[p, K.P_SP])
+        depth = int(self.S.pe[p, K.P_SP]) if over_calls else 1 << 30
         line = self.linked.source_line(int(self.S.pe[p, K.P_PC]))[0]
         for _ in range(100_000):
             out = self.stepi(1)
