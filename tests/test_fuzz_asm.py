@@ -129,6 +129,8 @@ def _operand(draw, kind: str) -> str:
         "color": st.integers(-1, 25).map(str),
         "label": st.sampled_from(["main", "next", "nowhere"]),
         "task": st.sampled_from(["t", "nope"]),
+        "ctl": st.sampled_from([*isa.CONTROL_ACTIONS, "jump", "1"]),
+        "ctlid": ints,
     }
     return draw(choices[kind])
 

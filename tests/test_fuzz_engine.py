@@ -71,6 +71,10 @@ def _operand(draw, kind, labels, tasks):
         return draw(st.sampled_from(labels))
     if kind == "task":
         return draw(st.sampled_from(tasks))
+    if kind == "ctl":
+        return draw(st.sampled_from(isa.CONTROL_ACTIONS))
+    if kind == "ctlid":
+        return str(draw(st.integers(0, 2)))
     raise AssertionError(f"no generator for operand kind {kind!r}")
 
 

@@ -26,6 +26,8 @@ _FIELD_RANGE = {  # operand kind -> (lowest, highest) value of its field when no
     "label": (0, 2**31 - 1),
     "color": (0, 2**31 - 1),
     "dim": (1, isa.MAX_DIMS - 1),
+    "ctl": (0, len(isa.CONTROL_ACTIONS) - 1),
+    "ctlid": (-1, isa.CONTROL_IDS - 1),  # -1: no control task (the omitted operand)
 }
 _IMM_RANGE = {"len": (0, isa.MAX_DSD_LEN)}  # kinds whose immediates have a range too
 
@@ -53,7 +55,7 @@ def check_word(word) -> None:
         raise DisasmError(f"{row.mnemonic}: immediate mask {mask} out of range")
     for op, fi in zip(row.operands, row.fields):
         imm = (mask >> fi) & 1
-        if not imm or op.kind in ("rd", "rs", "dsd", "addr", "task", "dim", "len"):
+        if not imm or op.kind in ("rd", "rs", "dsd", "addr", "task", "dim", "len", "ctl", "ctlid"):
             lo, hi = _FIELD_RANGE.get(op.kind, (-(2**31), 2**31 - 1))
             if imm:
                 lo, hi = _IMM_RANGE.get(op.kind, (lo, hi))
@@ -93,6 +95,10 @@ def disassemble(word, labels: dict | None = None, tasks: list | None = None) -> 
             out.append(labels.get(v, str(v)) if labels else str(v))
         elif op.kind == "task":
             out.append(tasks[v] if tasks and v < len(tasks) else str(v))
+        elif op.kind == "ctl":
+            out.append(isa.CONTROL_ACTIONS[v])
+        elif op.kind == "ctlid" and v < 0:
+            continue  # no control task: the operand was omitted
         else:
             out.append(str(v))
     return f"{name} {', '.join(out)}".strip()
