@@ -367,3 +367,76 @@ def test_sendctl_is_listed_with_its_operand_kinds():
     assert row.syntax == "sendctl color, ctl, [ctlid=-1]"
     kinds = isa.operand_kinds()
     assert "advance" in kinds["ctl"] and "control" in kinds["ctlid"]
+
+
+MERGE = """
+.const K = 4
+.program sender
+.param ID = 1
+.param PACE = 1
+main:
+    mov r1, 0
+next:
+    add r2, r1, 100 * ID
+    send 0, r2               ; data: 100 * ID + i
+    mov r3, 0
+pace:
+    add r3, r3, 1
+    blt r3, PACE, pace
+    add r1, r1, 1
+    blt r1, K, next
+    sendctl 0, keep, ID      ; this sender's stream ends
+    halt
+
+.program sink
+.data got i32[2 * K + 2]
+main:
+    mov r4, 0                ; byte offset of the next record
+    mov r5, 0                ; control tasks run
+    ret
+.task on_data color 0
+    st.i32 [r4 + got], r0
+    add r4, r4, 4
+    ret
+.task end1 control 1
+    jmp record
+.task end2 control 2
+record:
+    add r6, r0, 1000
+    st.i32 [r4 + got], r6
+    add r4, r4, 4
+    add r5, r5, 1
+    blt r5, 2, wait
+    halt
+wait:
+    ret
+
+.layout
+.place sender at 0, 0 size 1, 1 with ID = 1, PACE = 3
+.place sink at 1, 0 size 1, 1
+.place sender at 2, 0 size 1, 1 with ID = 2, PACE = 2
+.route 0 at 0, 0 size 1, 1 rx ramp tx east
+.route 0 at 2, 0 size 1, 1 rx ramp tx west
+.route 0 at 1, 0 size 1, 1 rx west, east tx ramp
+"""
+
+
+def test_two_streams_merged_each_end_after_its_own_data_for_every_lag_and_batch():
+    """Two senders' streams merge into one queue, each ended by its own control wavelet:
+    each control task runs after every data wavelet of its sender, and the record and
+    cycles are the same for every lag window and batch size (time order)."""
+    k = 12
+    runs = []
+    for lag, batch in ((1, 1), (2, 7), (16, 3), (256, 100_000)):
+        m = Mesh(3, 1, overrides={"lag_window": lag})
+        m.load(assemble(MERGE, 3, 1, m.arch, consts={"K": k}))
+        m.launch()
+        res = m.run(batch=batch)
+        runs.append((res.cycles, at(m, "got").tolist()))
+    assert all(r == runs[0] for r in runs[1:])
+    got = runs[0][1]
+    for sender in (1, 2):
+        end = got.index(1000 + sender)
+        data = [v for v in got[:end] if v // 100 == sender]
+        assert data == [100 * sender + i for i in range(k)]
+    assert sorted(got) == sorted([100 * s + i for s in (1, 2) for i in range(k)] + [1001, 1002])
