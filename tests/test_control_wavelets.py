@@ -440,3 +440,19 @@ def test_two_streams_merged_each_end_after_its_own_data_for_every_lag_and_batch(
         data = [v for v in got[:end] if v // 100 == sender]
         assert data == [100 * sender + i for i in range(k)]
     assert sorted(got) == sorted([100 * s + i for s in (1, 2) for i in range(k)] + [1001, 1002])
+
+
+def test_the_debugger_lists_control_tasks_with_their_id():
+    from wse_emu.debug import Session
+
+    m = Mesh(3, 1)
+    m.load(assemble(MERGE, 3, 1, m.arch))
+    m.launch()
+    s = Session(m)
+    s.set_focus(1, 0)
+    rows = [" ".join(r.split()) for r in s.tasks()[1:]]
+    assert [r.split()[1:2] + r.split()[3:5] for r in rows] == [
+        ["on_data", "color", "0"],
+        ["end1", "control", "1"],
+        ["end2", "control", "2"],
+    ]
