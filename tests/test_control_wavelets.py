@@ -456,3 +456,86 @@ def test_the_debugger_lists_control_tasks_with_their_id():
         ["end1", "control", "1"],
         ["end2", "control", "2"],
     ]
+
+
+CHOICE = """
+.const K = 6
+.const WORK = 1
+.program data
+.param PAD = 1
+main:
+    mov r1, 0
+next:
+    mov r3, 0
+pace:
+    add r3, r3, 1
+    blt r3, PAD, pace
+    mov r2, %cycle
+    send 0, r2               ; data: its send cycle
+    add r1, r1, 1
+    blt r1, K, next
+    halt
+
+.program ctl
+.param PAD = 1
+main:
+    mov r1, 0
+next:
+    mov r3, 0
+pace:
+    add r3, r3, 1
+    blt r3, PAD, pace
+    sendctl 1, keep, 3       ; a control task per wavelet, on another color
+    add r1, r1, 1
+    blt r1, K, next
+    halt
+
+.program sink
+.data got i32[2 * K]
+main:
+    mov r4, 0
+    ret
+.task on_ctl control 3       ; the lower task id: it wins a tie
+    mov r5, -1
+    jmp log
+.task on_data color 0
+    mov r5, r0
+log:
+    st.i32 [r4 + got], r5
+    mov r6, 0
+work:                        ; keep the sink busy, so it picks its next task at once
+    add r6, r6, 1
+    blt r6, WORK, work
+    add r4, r4, 4
+    blt r4, 8 * K, more
+    halt
+more:
+    ret
+
+.layout
+.place data at 0, 0 size 1, 1 with PAD = {a}
+.place sink at 1, 0 size 1, 1
+.place ctl at 2, 0 size 1, 1 with PAD = {b}
+.route 0 at 0, 0 size 1, 1 rx ramp tx east
+.route 0 at 1, 0 size 1, 1 rx west tx ramp
+.route 1 at 2, 0 size 1, 1 rx ramp tx west
+.route 1 at 1, 0 size 1, 1 rx east tx ramp
+"""
+
+
+@pytest.mark.parametrize("pads, work", [((12, 17), 1), ((17, 12), 1), ((5, 8), 1), ((1, 3), 20)])
+def test_the_choice_between_a_data_task_and_a_control_task_is_the_same_for_every_lag(pads, work):
+    """A data stream and a stream of control wavelets on another color reach one sink; the
+    task picker's choice between them (which control wavelets sent later could change)
+    is made in time order, so the log and cycles are the same for every lag window."""
+    src = CHOICE.replace("{a}", str(pads[0])).replace("{b}", str(pads[1]))
+    outcomes = set()
+    for lag in (1, 2, 5, 64, 256):
+        m = Mesh(3, 1, overrides={"lag_window": lag})
+        m.load(assemble(src, 3, 1, m.arch, consts={"WORK": work}))
+        m.launch()
+        res = m.run()
+        log = at(m, "got")
+        assert sorted(log.tolist()).count(-1) == 6  # every control task ran
+        outcomes.add((res.cycles, log.tobytes()))
+    assert len(outcomes) == 1
