@@ -461,31 +461,24 @@ def test_the_debugger_lists_control_tasks_with_their_id():
 CHOICE = """
 .const K = 6
 .const WORK = 1
-.program data
+.program sender
 .param PAD = 1
+.param CTL = 0
 main:
     mov r1, 0
+    mov r7, CTL
 next:
     mov r3, 0
 pace:
     add r3, r3, 1
     blt r3, PAD, pace
+    beq r7, 1, control
     mov r2, %cycle
     send 0, r2               ; data: its send cycle
-    add r1, r1, 1
-    blt r1, K, next
-    halt
-
-.program ctl
-.param PAD = 1
-main:
-    mov r1, 0
-next:
-    mov r3, 0
-pace:
-    add r3, r3, 1
-    blt r3, PAD, pace
+    jmp sent
+control:
     sendctl 1, keep, 3       ; a control task per wavelet, on another color
+sent:
     add r1, r1, 1
     blt r1, K, next
     halt
@@ -513,9 +506,9 @@ more:
     ret
 
 .layout
-.place data at 0, 0 size 1, 1 with PAD = {a}
+.place sender at 0, 0 size 1, 1 with PAD = {a}
 .place sink at 1, 0 size 1, 1
-.place ctl at 2, 0 size 1, 1 with PAD = {b}
+.place sender at 2, 0 size 1, 1 with PAD = {b}, CTL = 1
 .route 0 at 0, 0 size 1, 1 rx ramp tx east
 .route 0 at 1, 0 size 1, 1 rx west tx ramp
 .route 1 at 2, 0 size 1, 1 rx ramp tx west
@@ -523,7 +516,9 @@ more:
 """
 
 
-@pytest.mark.parametrize("pads, work", [((12, 17), 1), ((17, 12), 1), ((5, 8), 1), ((1, 3), 20)])
+@pytest.mark.parametrize(
+    "pads, work", [((12, 17), 1), ((5, 5), 5), ((2, 3), 1), ((1, 1), 20), ((8, 3), 20)]
+)
 def test_the_choice_between_a_data_task_and_a_control_task_is_the_same_for_every_lag(pads, work):
     """A data stream and a stream of control wavelets on another color reach one sink; the
     task picker's choice between them (which control wavelets sent later could change)
