@@ -31,6 +31,9 @@ SPECIALS = ("x", "y", "width", "height", "rx", "ry", "cycle")
 SPECIAL_BASE = N_REGS
 DIRECTIONS = ("north", "east", "south", "west", "ramp")
 SWITCH_POSITIONS = 4  # route configurations per color and router (facts: Fabric / Switches)
+# What a control wavelet does to the switch position of each router it passes (code = index)
+CONTROL_ACTIONS = ("keep", "advance", "reset")
+CONTROL_IDS = 32  # control task IDs 0-31 (assumed: the facts give no number; = MAX_TASKS)
 ENCODING_WORDS = 9  # opcode, dtype, dtype2, immediate mask, 5 fields
 N_FIELDS = 5
 

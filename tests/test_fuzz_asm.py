@@ -130,6 +130,8 @@ def _operand(draw, kind: str) -> str:
         "label": st.sampled_from(["main", "next", "nowhere"]),
         "task": st.sampled_from(["t", "nope"]),
         "ut": st.integers(-1, 9).map(str),
+        "ctl": st.sampled_from([*isa.CONTROL_ACTIONS, "jump", "1"]),
+        "ctlid": ints,
     }
     return draw(choices[kind])
 

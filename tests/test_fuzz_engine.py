@@ -73,6 +73,10 @@ def _operand(draw, kind, labels, tasks):
         return draw(st.sampled_from(tasks))
     if kind == "ut":
         return str(draw(st.integers(0, 7)))
+    if kind == "ctl":
+        return draw(st.sampled_from(isa.CONTROL_ACTIONS))
+    if kind == "ctlid":
+        return draw(st.sampled_from(["1", "1", "0"]))  # 1: task t2; 0: no such task
     raise AssertionError(f"no generator for operand kind {kind!r}")
 
 
@@ -125,7 +129,7 @@ def programs(draw):
         lines.append(f".program p{k}")
         for name, dt, n in SYMBOLS:
             lines.append(f".data {name} {dt}[{n}]")
-        tasks = ["t0", "t1"]
+        tasks = ["t0", "t1", "t2"]
         labels = [f"L{i}" for i in range(N_LABELS)]
         body = [_instruction(draw, labels, tasks) for _ in range(draw(st.integers(1, 12)))]
         body.append(draw(st.sampled_from(["halt", "ret", "jmp L0", "nop", "call L2"])))
@@ -143,6 +147,9 @@ def programs(draw):
         lines.append("    " + draw(st.sampled_from(["halt", "ret"])))
         lines.append(".task t1")
         lines.append("    " + draw(st.sampled_from(["halt", "ret", "jmp L1"])))
+        lines.append(".task t2 control 1")  # started by sendctl C, ACTION, 1
+        lines.append("    " + _instruction(draw, ["L0"], tasks))
+        lines.append("    " + draw(st.sampled_from(["halt", "ret"])))
     lines.append(".layout")
     cells = [(x, y) for y in range(height) for x in range(width)]
     for x, y in cells:

@@ -185,6 +185,9 @@ class Mesh:
                 S.task_color[i, t] = color
                 if color >= 0:
                     S.color_task[i, color] = t
+            for cid, t in image.controls.items():
+                S.ctl_task[i, cid] = t
+            S.ctl_task[i, isa.CONTROL_IDS] = len(image.controls)
             pes = np.flatnonzero(linked.pe_image == i)
             for addr, data in image.init:
                 S.sram8[pes, addr : addr + len(data)] = np.frombuffer(data, np.uint8)
@@ -438,7 +441,13 @@ class Mesh:
             p = int(S.misc[K.M_FAULT_PE])
             code, arg = int(S.pe[p, K.P_FAULT]), int(S.pe[p, K.P_FARG])
             text = f"runtime fault at {self.where(p)}: {K.FAULT_NAMES[code]} "
-            text += f"({_fault_arg(code, arg)})"
+            if code == K.F_CTL_NO_TASK:  # the engine packs destination PE * CONTROL_IDS + ID
+                q, cid = divmod(arg, isa.CONTROL_IDS)
+                text += (
+                    f"(control task ID {cid}, destination PE ({q % self.width},{q // self.width}))"
+                )
+            else:
+                text += f"({_fault_arg(code, arg)})"
             if code in (K.F_ROUTE_OFF_MESH, K.F_ROUTE_NOT_RECEIVED, K.F_ROUTE_LOOP):
                 problem = int(np.flatnonzero(ROUTE_FAULTS == code)[0])  # where the tree failed
                 text += ": " + self._route_problem(problem, int(S.misc[K.M_WALK_ERR]))
@@ -544,7 +553,7 @@ def _fault_arg(code: int, arg: int) -> str:
     """The fault's argument, named: what the engine stored in P_FARG for each fault code."""
     if code in (K.F_SRAM_RANGE, K.F_ALIGN):
         return f"byte address {arg}"
-    if code in (K.F_NO_ROUTE, K.F_QUEUE_MISUSE) or code in ROUTE_FAULTS:
+    if code in (K.F_NO_ROUTE, K.F_QUEUE_MISUSE, K.F_CTL_DATA) or code in ROUTE_FAULTS:
         return f"color {arg}"
     if code == K.F_BAD_SWITCH:
         return f"position {arg}"

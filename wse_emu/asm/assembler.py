@@ -61,6 +61,7 @@ class Image:
     data_bytes: int = 0
     queue_decls: list = field(default_factory=list)  # (dir, queue, color, pos) from .queue
     queues: dict = field(default_factory=dict)  # (dir, color) -> queue: the link's binding
+    controls: dict = field(default_factory=dict)  # control task ID -> task index
 
     @cached_property
     def init(self) -> list:
@@ -382,6 +383,18 @@ class _Encoder:
                     "tasks: " + (", ".join(sorted(self.task_ids)) or "none"),
                 )
             return [self.task_ids[name]], [True]
+        if kind == "ctl":
+            name = self._plain_name(node)
+            if name not in isa.CONTROL_ACTIONS:
+                raise self._pos(node).error(
+                    f"{where}: unknown control action {name or '(expression)'!r}",
+                    "expected one of " + ", ".join(isa.CONTROL_ACTIONS),
+                )
+            return [isa.CONTROL_ACTIONS.index(name)], [True]
+        if kind == "ctlid":
+            return [self._int_in(node, f"{where} (a control task ID)", 0, isa.CONTROL_IDS - 1)], [
+                True
+            ]
         return [self._int32(self._int(node), node, where)], [True]  # imm
 
     def _scalar(self, node, where) -> int:
@@ -499,6 +512,7 @@ def assemble_program(
         labels[name] = base + index
     task_ids = {}
     tasks = []
+    controls = {}
     for t in prog.tasks:
         if len(tasks) >= isa.MAX_TASKS:
             raise t.pos.error(f"more than {isa.MAX_TASKS} tasks in program {prog.name!r}")
@@ -508,6 +522,15 @@ def assemble_program(
             for other in tasks:
                 if other[2] == color:
                     raise t.pos.error(f"color {color} already bound to task {other[0]!r}")
+        if t.control is not None:
+            cid = scope.int_in(t.control, "control task ID", 0, isa.CONTROL_IDS - 1)
+            if cid in controls:
+                other = tasks[controls[cid]][0]
+                raise scope.pos(t.control).error(
+                    f"control task ID {cid} already bound to task {other!r}",
+                    "each control ID starts one task of a program",
+                )
+            controls[cid] = len(tasks)
         if t.index >= len(prog.code):
             raise t.pos.error(f"task {t.name!r} has no code")
         task_ids[t.name] = len(tasks)
@@ -541,6 +564,7 @@ def assemble_program(
         init,
         addr,
         queue_decls=queue_decls,
+        controls=controls,
     )
 
 

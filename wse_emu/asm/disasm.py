@@ -27,7 +27,11 @@ _FIELD_RANGE = {  # operand kind -> (lowest, highest) value of its field when no
     "color": (0, 2**31 - 1),
     "dim": (1, isa.MAX_DIMS - 1),
     "ut": (0, isa.MAX_MICROTHREADS - 1),
+    "ctl": (0, len(isa.CONTROL_ACTIONS) - 1),
+    "ctlid": (-1, isa.CONTROL_IDS - 1),  # -1: no control task (the omitted operand)
 }
+# kinds whose immediates are range-checked too
+_IMM_CHECKED = ("rd", "rs", "dsd", "addr", "task", "dim", "len", "ut", "ctl", "ctlid")
 _IMM_RANGE = {"len": (0, isa.MAX_DSD_LEN)}  # kinds whose immediates have a range too
 
 
@@ -54,7 +58,7 @@ def check_word(word) -> None:
         raise DisasmError(f"{row.mnemonic}: immediate mask {mask} out of range")
     for op, fi in zip(row.operands, row.fields):
         imm = (mask >> fi) & 1
-        if not imm or op.kind in ("rd", "rs", "dsd", "addr", "task", "dim", "len", "ut"):
+        if not imm or op.kind in _IMM_CHECKED:
             lo, hi = _FIELD_RANGE.get(op.kind, (-(2**31), 2**31 - 1))
             if imm:
                 lo, hi = _IMM_RANGE.get(op.kind, (lo, hi))
@@ -94,6 +98,10 @@ def disassemble(word, labels: dict | None = None, tasks: list | None = None) -> 
             out.append(labels.get(v, str(v)) if labels else str(v))
         elif op.kind == "task":
             out.append(tasks[v] if tasks and v < len(tasks) else str(v))
+        elif op.kind == "ctl":
+            out.append(isa.CONTROL_ACTIONS[v])
+        elif op.kind == "ctlid" and v < 0:
+            continue  # no control task: the operand was omitted
         else:
             out.append(str(v))
     return f"{name} {', '.join(out)}".strip()

@@ -39,6 +39,7 @@ class TaskDecl:
     color: object  # expression tree or None (local task)
     index: int  # index of its first instruction in the program
     pos: Pos
+    control: object = None  # expression tree of a control task's ID, or None
 
 
 @dataclass
@@ -341,12 +342,16 @@ class _Builder:
     def on_text(self, node):
         self.program(node)
 
-    def on_task(self, node):
-        name, color = node.children
+    def on_task(self, node, control=None):
+        name, color = node.children if control is None else (node.children[0], None)
         prog = self.program(node)
-        prog.tasks.append(TaskDecl(str(name), color, len(prog.code), self.pos(name)))
+        prog.tasks.append(TaskDecl(str(name), color, len(prog.code), self.pos(name), control))
         self.pending_labels.append((str(name), self.pos(name)))
         self._define_label(prog, str(name), self.pos(name))
+
+    def on_task_control(self, node):
+        """.task NAME control ID: a control task, started by a control wavelet naming ID."""
+        self.on_task(node, control=node.children[1])
 
     def on_queue(self, node):
         direction, queue, color = node.children

@@ -625,8 +625,11 @@ class Session:
         act, blk = int(self.S.pe[p, K.P_TACT]), int(self.S.pe[p, K.P_TBLK])
         cur = int(self.S.pe[p, K.P_TASK])
         out = [f"{'id':>3} {'task':<16} {'entry':>6}  {'bound to':<10} activated blocked"]
+        controls = {t: cid for cid, t in im.controls.items()}
         for t, (name, entry, color) in enumerate(im.tasks):
             bound = f"color {color}" if color >= 0 else "local"
+            if t in controls:
+                bound = f"control {controls[t]}"
             pending = (
                 (act >> t) & 1
                 if color < 0

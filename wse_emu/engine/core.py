@@ -5,10 +5,12 @@ batch of work (until done, fault, deadlock or the cycle limit)."""
 import numpy as np
 
 from ..isa import CALL_DEPTH, MAX_DIMS, MAX_DSD_LEN, MAX_TASKS
+from .control import CTL_SENT, HAS_CONTROL, control_pick, send_control
 from .dsd import set_1d, set_extent, span
 from .fabric import (
     NPOS,
     block_sender,
+    ctl_at_head,
     dest_room,
     q_head_time,
     q_pop,
@@ -46,6 +48,7 @@ from .kinds import (
     F_BAD_SWITCH,
     F_BAD_TASK,
     F_CALL_DEPTH,
+    F_CTL_DATA,
     F_DSD_KIND,
     F_DSD_UNSET,
     F_PC_RANGE,
@@ -150,6 +153,7 @@ from .kinds import (
     SEM_RECV,
     SEM_RET,
     SEM_SEND,
+    SEM_SENDCTL,
     SEM_SENDX,
     SEM_ST,
     SEM_SWITCH,
@@ -231,10 +235,16 @@ def pick_task(S, p):
             if S.qcount[qi] == 0:
                 first_empty = min(first_empty, t)
                 continue
+            if ctl_at_head(S, qi):
+                continue  # a control task's turn (control_pick)
             ready = max(pe[p, P_CLOCK], q_head_time(S, qi), S.task_at[p, t])
         if best < 0 or ready < best_t:
             best = t
             best_t = ready
+    ctl_color = -1
+    if S.ctl_task[img, HAS_CONTROL] > 0:
+        best, best_t, ctl_color = control_pick(S, p, best, best_t)
+        first_empty = -1  # a control wavelet not sent yet could start a control task first
     if best < 0:
         return PICK_NONE
     unknown = first_empty < best or (first_empty < MAX_TASKS and best_t > pe[p, P_CLOCK])
@@ -246,7 +256,10 @@ def pick_task(S, p):
         pe[p, P_IDLE] += best_t - pe[p, P_CLOCK]
         pe[p, P_CLOCK] = best_t
     color = S.task_color[img, best]
-    if color < 0:
+    if ctl_color >= 0:  # r0 = the control task ID the wavelet carries
+        S.regs[p, 0] = np.int64(q_pop(S, p * nc + ctl_color, pe[p, P_CLOCK]))
+        pe[p, P_RECVD] += 1
+    elif color < 0:
         pe[p, P_TACT] &= ~(np.int64(1) << best)
     else:
         S.regs[p, 0] = np.int64(q_pop(S, p * nc + color, pe[p, P_CLOCK])) & 0xFFFFFFFF
@@ -571,6 +584,9 @@ def exec_pe(S, p, limit):
                 pe[p, P_STATE] = S_RECV
                 pe[p, P_WAIT] = color
                 return
+            if ctl_at_head(S, qi):
+                fault(S, p, F_CTL_DATA, color)
+                return
             arrive = q_head_time(S, qi)
             if arrive > pe[p, P_CLOCK]:
                 pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
@@ -595,6 +611,12 @@ def exec_pe(S, p, limit):
             pe[p, P_UTBLK] |= np.int64(1) << code[pc, C_F0]
         elif sem == SEM_UTUNBLOCK:
             unblock_microthread(S, p, code[pc, C_F0])
+        elif sem == SEM_SENDCTL:
+            r = send_control(S, p, code[pc, C_F0], code[pc, C_F1], code[pc, C_F2])
+            if r != CTL_SENT:
+                if r < 0:
+                    fault(S, p, -r, pe[p, P_FARG])
+                return
         elif sem == SEM_SWITCH:
             position = operand(S, p, pc, 1)
             if position < 0 or position >= NPOS:

@@ -93,6 +93,9 @@ NO_SOURCE, MANY = -1, -2
 # dest_room's answer when p may not send now but need not wait on a queue: resume at
 # pe[p, P_KEY], in turn (clock unchanged) or after a slot freed later (clock moves there)
 WAIT_TURN, WAIT_FREED = -1, -2
+# what send_kind sends: a data wavelet, a control wavelet that lands in the destination
+# queues (it starts a control task there), or one that stops at the destination routers
+DATA, CTL_TASK, CTL_ROUTE = range(3)
 ROUTE_FAULTS = np.array(
     [0, F_ROUTE_OFF_MESH, F_ROUTE_NOT_RECEIVED, F_ROUTE_LOOP, F_NO_ROUTE, F_ROUTE_NOWHERE],
     np.int64,
@@ -291,6 +294,27 @@ def q_head_time(S, qi):
 
 
 @kernel
+def ctl_at_head(S, qi):
+    """Is the oldest wavelet of queue qi a control wavelet?"""
+    return S.qnctl[qi] > 0 and S.qcount[qi] > 0 and S.qctl[S.qoff[qi] + S.qhead[qi]] == 1
+
+
+@kernel
+def data_before_ctl(S, qi):
+    """Data wavelets of queue qi ahead of its oldest control wavelet (a fabric input or
+    recv takes no further); the whole queue when it holds none (no scan)."""
+    n = S.qcount[qi]
+    if S.qnctl[qi] == 0:
+        return n
+    base = S.qoff[qi]
+    cap = S.qoff[qi + 1] - base
+    for j in range(n):
+        if S.qctl[base + (S.qhead[qi] + j) % cap]:
+            return j
+    return n
+
+
+@kernel
 def q_pop(S, qi, now):
     """Take the oldest wavelet at time now; wake senders blocked on this queue."""
     payload = S.qpay[S.qoff[qi] + S.qhead[qi]]
@@ -305,6 +329,9 @@ def q_advance(S, qi, now):
     base = S.qoff[qi]
     h = S.qhead[qi]
     S.qfree[base + h] = now
+    if S.qctl[base + h]:
+        S.qctl[base + h] = 0
+        S.qnctl[qi] -= 1
     S.qhead[qi] = (h + 1) % (S.qoff[qi + 1] - base)
     S.qcount[qi] -= 1
     if S.qwaiter[qi] >= 0:
@@ -356,8 +383,15 @@ def wake_senders(S, qi, now):
 
 @inlined
 def dest_room(S, p, h, color, n):
+    """dest_room_for wavelets that land in the destinations' queues."""
+    return dest_room_for(S, p, h, color, n, True)
+
+
+@inlined
+def dest_room_for(S, p, h, color, n, queues):
     """(room, PE): how many wavelets context p (PE h's thread, p == h, or a microthread of h)
-    may send now down h's walked tree (n entries). Each
+    may send now down h's walked tree (n entries); with queues False they stop at the
+    destination routers (control.py), so only links count. Each
     destination queue holds queue_depth wavelets plus those in flight to it, one per
     pipeline stage of the path (routers buffer them hop by hop), so a stream is not
     throttled by distance. room <= 0: PE is the full queue to wait on, or WAIT_TURN /
@@ -376,7 +410,7 @@ def dest_room(S, p, h, color, n):
     for e in range(n):
         if S.wparent[e] >= 0 and S.link_src[S.wlink[e]] == MANY:
             shared = True
-        if S.wdeliver[e]:
+        if S.wdeliver[e] and queues:
             q = S.wnode[e]
             if S.link_src[ramps + q] == MANY:
                 shared = True
@@ -536,9 +570,17 @@ def block_sender(S, p, color, q):
 
 @inlined
 def send_wavelet(S, p, color, payload, t, n):
+    """send_kind for a data wavelet."""
+    send_kind(S, p, color, payload, t, n, DATA)
+
+
+@inlined
+def send_kind(S, p, color, payload, t, n, kind):
     """Deliver one wavelet leaving p at cycle t down its walked tree (n entries); the caller
     has checked dest_room. Each link carries one wavelet per cycle: the wavelet takes it at
-    max(ready, link free), then needs the hop latency to reach the next router."""
+    max(ready, link free), then needs the hop latency to reach the next router. kind: DATA,
+    CTL_TASK (a control wavelet, marked in the queue; payload = its control task ID) or
+    CTL_ROUTE (a control wavelet that stops at the destination routers)."""
     nc = S.cfg[CFG_NCOLORS]
     hop = S.cfg[CFG_HOP]
     ramp_off = S.cfg[CFG_RAMP_OFF]
@@ -556,7 +598,7 @@ def send_wavelet(S, p, color, payload, t, n):
             ready = depart + hop
             S.pe[p, P_HOPS] += 1
         S.tready[e] = ready
-        if S.wdeliver[e]:
+        if S.wdeliver[e] and kind != CTL_ROUTE:
             q = S.wnode[e]
             ramp = n_pe * 4 + q  # the link from q's router down its ramp
             depart = max(ready, S.link_free[ramp])
@@ -575,16 +617,21 @@ def send_wavelet(S, p, color, payload, t, n):
                 cur = base + (h + j) % cap
                 S.qtime[cur] = S.qtime[prev]
                 S.qpay[cur] = S.qpay[prev]
+                S.qctl[cur] = S.qctl[prev]
                 j -= 1
             slot = base + (h + j) % cap
             S.qtime[slot] = t_land
             S.qpay[slot] = payload
+            S.qctl[slot] = 0
+            if kind == CTL_TASK:
+                S.qctl[slot] = 1
+                S.qnctl[qi] += 1
             S.qcount[qi] += 1
             if S.misc[M_DEBUG]:
                 color_event(S, p, q, color, payload, t_land)
             state = S.pe[q, P_STATE]
             if state == S_RECV or state == S_IDLE or S.pe[q, P_UTBASE] >= 0:
-                wake_receiver(S, q, color, t_land)
+                wake_receiver(S, q, color, t_land, payload if kind == CTL_TASK else -1)
     S.pe[p, P_SENT] += 1
 
 
@@ -605,7 +652,10 @@ def microthread_waiting(S, q, color):
 
 
 @kernel
-def wake_receiver(S, q, color, land):
+def wake_receiver(S, q, color, land, ctl_id):
+    """A wavelet of color landed in q's queue at cycle land (ctl_id >= 0: a control wavelet
+    for that control task): wake q, or its microthread, if it waits for it or for a task it
+    can start."""
     if S.pe[q, P_UTBASE] >= 0:
         e = microthread_waiting(S, q, color)
         if e >= 0:
@@ -615,7 +665,7 @@ def wake_receiver(S, q, color, land):
         make_runnable(S, q, max(S.pe[q, P_CLOCK], land))
     elif state == S_IDLE:
         img = S.pe[q, P_IMG]
-        task = S.color_task[img, color]
+        task = S.color_task[img, color] if ctl_id < 0 else S.ctl_task[img, ctl_id]
         if task >= 0 and not (S.pe[q, P_TBLK] >> task) & 1:
             S.pe[q, P_PICK] = 1
             make_runnable(S, q, max(S.pe[q, P_CLOCK], land))

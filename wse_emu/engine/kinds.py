@@ -5,12 +5,12 @@ semantics group (`sem`) and function (`fn`) per instruction; these are their cod
 SEM_NAMES = ("nop", "halt", "br", "call", "ret", "mov", "alu", "falu", "ld", "st",
              "dmem", "dfin", "dfout", "dlen", "vun", "vfill", "vbin", "vbins", "vfma", "vfmas",
              "vcvt", "vred", "send", "sendx", "recv", "activate", "block", "unblock", "switch",
-             "ddim", "dinc", "async", "utblock", "utunblock")
+             "ddim", "dinc", "async", "utblock", "utunblock", "sendctl")
 (SEM_NOP, SEM_HALT, SEM_BR, SEM_CALL, SEM_RET, SEM_MOV, SEM_ALU, SEM_FALU, SEM_LD, SEM_ST,
  SEM_DMEM, SEM_DFIN, SEM_DFOUT, SEM_DLEN, SEM_VUN, SEM_VFILL, SEM_VBIN, SEM_VBINS, SEM_VFMA,
  SEM_VFMAS, SEM_VCVT, SEM_VRED, SEM_SEND, SEM_SENDX, SEM_RECV, SEM_ACTIVATE, SEM_BLOCK,
  SEM_UNBLOCK, SEM_SWITCH, SEM_DDIM, SEM_DINC, SEM_ASYNC, SEM_UTBLOCK,
- SEM_UTUNBLOCK) = range(len(SEM_NAMES))
+ SEM_UTUNBLOCK, SEM_SENDCTL) = range(len(SEM_NAMES))
 
 FN_NAMES = ("", "always", "eq", "ne", "lt", "ge", "add", "sub", "mul", "and", "or", "xor",
             "shl", "shr", "sra", "min", "max", "fmac", "neg", "abs", "itof", "ftoi", "mov",
@@ -74,7 +74,8 @@ NMEMO = MEMO_OPS + 3 * MEMO_OPERAND
 # faults
 (F_NONE, F_SRAM_RANGE, F_ALIGN, F_BAD_DSD, F_DSD_LEN, F_NO_ROUTE, F_CALL_DEPTH, F_QUEUE_MISUSE,
  F_DSD_KIND, F_BAD_TASK, F_DSD_UNSET, F_ROUTE_OFF_MESH, F_ROUTE_NOT_RECEIVED, F_ROUTE_LOOP,
- F_ROUTE_NOWHERE, F_BAD_SWITCH, F_PC_RANGE, F_DSD_RANGE, F_ASYNC_OPERAND) = range(19)
+ F_ROUTE_NOWHERE, F_BAD_SWITCH, F_PC_RANGE, F_DSD_RANGE, F_ASYNC_OPERAND, F_CTL_NO_TASK,
+ F_CTL_DATA) = range(21)
 FAULT_NAMES = (
     "no fault",
     "SRAM access out of range",
@@ -96,6 +97,9 @@ FAULT_NAMES = (
     "SRAM access out of range: a memory DSD runs past SRAM (in some dimension)",
     "async op without a fabric operand: only an op that streams from or to the fabric runs on "
     "a microthread",
+    "control wavelet names a control task its destination does not declare",
+    "a control wavelet reached recv or a fabric input (only the task picker takes control "
+    "wavelets: end a data task's stream with one, or receive the data with a data task)",
 )
 
 # run status (misc[M_STATUS])

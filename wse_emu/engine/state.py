@@ -51,6 +51,8 @@ MeshState = namedtuple(
         "qcount",  # int64[n_pe * colors]
         "qwaiter",  # int64[n_pe * colors] first sender blocked on this queue
         "qfree",  # int64 per queue slot: the cycle it was last freed (-1: never used)
+        "qctl",  # uint8 per queue slot: 1 if the wavelet there is a control wavelet
+        "qnctl",  # int64[n_pe * colors] control wavelets in each queue
         "rx",
         "tx",  # uint8[n_pe * colors, NPOS] route direction bits per switch position
         "rpos",  # int64[n_pe * colors] current switch position
@@ -68,6 +70,7 @@ MeshState = namedtuple(
         "task_color",  # int64[n_img, MAX_TASKS]
         "color_task",  # int64[n_img, colors] data task bound to each color, or -1
         "task_at",  # int64[n_pe, MAX_TASKS] a task starts no earlier (microthread completion)
+        "ctl_task",  # int64[n_img, CONTROL_IDS + 1] control task of each ID or -1; last: count
         "flops",  # int64[n_pe, 4] f16, bf16, f32, mixed f16->f32
         "cfg",
         "misc",  # int64[NCFG], int64[NMISC]
@@ -92,6 +95,12 @@ def _misc():
     for slot in (M_SKIP_PE, M_STEP_PE, M_FINISH_PE, M_STOP_PE, M_RESUME_PE):
         misc[slot] = -1
     return misc
+
+
+def _ctl_table(n_img):
+    table = np.full((max(n_img, 1), isa.CONTROL_IDS + 1), -1, np.int64)
+    table[:, isa.CONTROL_IDS] = 0  # how many control tasks the image declares
+    return table
 
 
 def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n_ut=0) -> MeshState:
@@ -132,6 +141,8 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n
         qcount=np.zeros(nq, np.int64),
         qwaiter=np.full(nq, -1, np.int64),
         qfree=np.full(qoff[-1], -1, np.int64),
+        qctl=np.zeros(qoff[-1], np.uint8),
+        qnctl=np.zeros(nq, np.int64),
         rx=rx.reshape(nq, -1).copy(),
         tx=tx.reshape(nq, -1).copy(),
         rpos=np.zeros(nq, np.int64),
@@ -149,6 +160,7 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n
         task_color=np.full((max(n_img, 1), isa.MAX_TASKS), -1, np.int64),
         color_task=np.full((max(n_img, 1), n_colors), -1, np.int64),
         task_at=np.zeros((n_pe, isa.MAX_TASKS), np.int64),
+        ctl_task=_ctl_table(n_img),
         flops=np.zeros((n_pe, 4), np.int64),
         cfg=np.asarray(cfg, np.int64),
         misc=_misc(),

@@ -12,6 +12,8 @@ from .bank import bank_cycles, bank_operands, memo_cost
 from .dsd import elem_addr, span
 from .fabric import (
     block_sender,
+    ctl_at_head,
+    data_before_ctl,
     dest_room,
     q_advance,
     route_fault,
@@ -53,6 +55,7 @@ from .kinds import (
     DT_I16,
     DT_I32,
     F_ALIGN,
+    F_CTL_DATA,
     F_DSD_KIND,
     F_DSD_LEN,
     F_DSD_RANGE,
@@ -391,7 +394,7 @@ def mem_loop(
 @kernel
 def _fin_avail(S, p, h, d, other, nc):
     """Elements the fabric input d can feed now (both sources on one color take two each)."""
-    avail = S.qcount[h * nc + S.dsd[p, d, 1]]
+    avail = data_before_ctl(S, h * nc + S.dsd[p, d, 1])
     if other >= 0 and S.dsd[p, other, 0] == DK_FIN and S.dsd[p, other, 1] == S.dsd[p, d, 1]:
         avail //= 2
     return avail
@@ -635,6 +638,9 @@ def vector_op(S, p, h, pc):
     if fabric:
         i = stream(S, p, h, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total)
         if i < n:
+            if pe[p, P_STATE] == S_RECV and ctl_at_head(S, h * S.cfg[CFG_NCOLORS] + pe[p, P_WAIT]):
+                pe[p, P_FARG] = pe[p, P_WAIT]
+                return -F_CTL_DATA
             return BLOCKED
     acc = S.acc[p]
     if sem == SEM_VRED:
