@@ -12,8 +12,7 @@ from .. import programs
 from ..asm import assemble, parse_file
 from ..runtime import Mesh
 
-# the wavelet that closes a sparse A panel: index half 0xFFFF, never a nonzero's
-END_OF_PANEL = 0xFFFFFFFF
+END_OF_PANEL = 0xFFFF  # index half of the wavelet that closes a sparse A panel
 
 
 @dataclass
@@ -180,10 +179,10 @@ MAX_SPARSE_ROWS, MAX_SPARSE_COLS = 255, 128
 
 def pack_nonzeros(A16: np.ndarray, p: int):
     """Per tile (i, j) of A: its nonzeros as 32-bit words (row << 24 | col << 16 | fp16 bits)
-    in row-major order, then the end-of-panel word (the root sends them all with one vector
-    op), in MT*KT + 1 words, and their count. col is kk, plus kt for odd j: tile (i, j)
-    travels at step j, whose B panel the program keeps in the second half of its double
-    buffer. Returns (words, counts)."""
+    in row-major order, padded to MT*KT + 1 (the program writes the end-of-panel word after
+    them and sends them all with one vector op), and their count. col is kk, plus kt for
+    odd j: tile (i, j) travels at step j, whose B panel the program keeps in the second
+    half of its double buffer. Returns (words, counts)."""
     m, k = A16.shape
     mt, kt = m // p, k // p
     if mt > MAX_SPARSE_ROWS or kt > MAX_SPARSE_COLS:
@@ -202,7 +201,6 @@ def pack_nonzeros(A16: np.ndarray, p: int):
             mask = t != 0
             packed = (rows | cols | t.view(np.uint16).astype(np.uint32))[mask]
             words[i, j, : packed.size] = packed
-            words[i, j, packed.size] = END_OF_PANEL
             counts[i, j, 0] = packed.size
     return words.view(np.int32), counts
 
