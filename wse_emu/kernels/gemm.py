@@ -85,10 +85,10 @@ def tolerance(A16, B16, k, acc16):
     return (k * u + 2.0**-11) * mag + 1e-30
 
 
-def _run(kind, A16, B16, p, arch, acc16, load_inputs):
+def _run(kind, A16, B16, p, arch, acc16, load_inputs, overrides):
     m, k, n = A16.shape[0], A16.shape[1], B16.shape[1]
     t0 = time.perf_counter()
-    mesh = Mesh(p, p, arch)
+    mesh = Mesh(p, p, arch, overrides=overrides)
     consts = {"MT": m // p, "KT": k // p, "NT": n // p}
     if kind == "dense":
         consts["ACC16"] = int(acc16)
@@ -147,8 +147,9 @@ def _record(kind, C, result, host, A16, B16, p, arch, acc16, macs):
     return rec
 
 
-def dense(A, B, p: int, arch: str = "wse3", acc16: bool = False):
-    """C = A @ B with SUMMA on a p x p mesh. Returns (C as float32, GemmResult)."""
+def dense(A, B, p: int, arch: str = "wse3", acc16: bool = False, overrides=None):
+    """C = A @ B with SUMMA on a p x p mesh; overrides: cost-table entries, as for Mesh.
+    Returns (C as float32, GemmResult)."""
     A16 = np.asarray(A, np.float16)
     B16 = np.asarray(B, np.float16)
     m, k, n = _check_shapes(A16, B16, p)
@@ -156,7 +157,7 @@ def dense(A, B, p: int, arch: str = "wse3", acc16: bool = False):
     def load(mesh, consts):
         mesh.memcpy_h2d("a", _tiles(A16, p))
 
-    C, result, host = _run("dense", A16, B16, p, arch, acc16, load)
+    C, result, host = _run("dense", A16, B16, p, arch, acc16, load, overrides)
     return C, _record("dense", C, result, host, A16, B16, p, arch, acc16, m * k * n)
 
 
@@ -172,26 +173,30 @@ def reference_dense(A, B, acc16: bool = False) -> np.ndarray:
     return C.astype(np.float32)
 
 
-MAX_SPARSE_TILE = 255  # a nonzero's row and column in its tile take 8 bits each
+# a nonzero's row in its tile and its row of the program's two B panels take 8 bits each
+MAX_SPARSE_ROWS, MAX_SPARSE_COLS = 255, 128
 
 
 def pack_nonzeros(A16: np.ndarray, p: int):
     """Per tile (i, j) of A: its nonzeros as 32-bit words (row << 24 | col << 16 | fp16 bits)
-    in row-major order, padded to MT*KT, and their count. Returns (words, counts)."""
+    in row-major order, padded to MT*KT + 1 (the program writes the end-of-panel word after
+    them and sends them all with one vector op), and their count. col is kk, plus kt for
+    odd j: tile (i, j) travels at step j, whose B panel the program keeps in the second
+    half of its double buffer. Returns (words, counts)."""
     m, k = A16.shape
     mt, kt = m // p, k // p
-    if mt > MAX_SPARSE_TILE or kt > MAX_SPARSE_TILE:
+    if mt > MAX_SPARSE_ROWS or kt > MAX_SPARSE_COLS:
         raise ValueError(
-            f"sparse tiles are at most {MAX_SPARSE_TILE}x{MAX_SPARSE_TILE}, got {mt}x{kt}: "
+            f"sparse tiles are at most {MAX_SPARSE_ROWS}x{MAX_SPARSE_COLS}, got {mt}x{kt}: "
             "use a larger mesh"
         )
     tiles = _tiles(A16, p)  # (p, p, mt, kt)
-    words = np.zeros((p, p, mt * kt), np.uint32)
+    words = np.zeros((p, p, mt * kt + 1), np.uint32)
     counts = np.zeros((p, p, 1), np.int32)
     rows = np.arange(mt, dtype=np.uint32)[:, None] << 24
-    cols = np.arange(kt, dtype=np.uint32)[None, :] << 16
     for i in range(p):
         for j in range(p):
+            cols = (np.arange(kt, dtype=np.uint32)[None, :] + (j % 2) * kt) << 16
             t = tiles[i, j]
             mask = t != 0
             packed = (rows | cols | t.view(np.uint16).astype(np.uint32))[mask]
@@ -200,9 +205,10 @@ def pack_nonzeros(A16: np.ndarray, p: int):
     return words.view(np.int32), counts
 
 
-def sparse(A, B, p: int, arch: str = "wse3"):
+def sparse(A, B, p: int, arch: str = "wse3", overrides=None):
     """C = A @ B with only A's nonzeros sent (programs/gemm_sparse.wsa); A may be a NumPy
-    array or a SciPy sparse matrix. Returns (C as float32, GemmResult)."""
+    array or a SciPy sparse matrix; overrides as for dense. Returns (C as float32,
+    GemmResult)."""
     if hasattr(A, "toarray"):
         A = A.toarray()
     A16 = np.asarray(A, np.float16)
@@ -214,7 +220,7 @@ def sparse(A, B, p: int, arch: str = "wse3"):
         mesh.memcpy_h2d("anz", words)
         mesh.memcpy_h2d("nnz", counts)
 
-    C, result, host = _run("sparse", A16, B16, p, arch, False, load)
+    C, result, host = _run("sparse", A16, B16, p, arch, False, load, overrides)
     macs = int(counts.sum()) * n  # each nonzero: one AXPY of N/P on each of P PEs
     return C, _record("sparse", C, result, host, A16, B16, p, arch, False, macs)
 
