@@ -22,7 +22,9 @@ Timing:
 - `halt` waits for the PE's microthreads; `utblock U` pauses U before its next batch of
   elements, `utunblock U` lets it go on.
 Not modelled: bank conflicts between a microthread's accesses and the thread's (each op's
-bank cost is its own); contention with the thread's own synchronous fabric ops."""
+bank cost is its own); contention with the thread's own synchronous fabric ops.
+Known limit: the share is decided when the microthread's elements are emulated, against the
+thread's ops issued so far, so cycles can move slightly with the lag window (README)."""
 
 from ..isa import N_DSDS, N_FIELDS, N_REGS, SPECIAL_BASE, SPECIALS
 from .fabric import vector_operands
