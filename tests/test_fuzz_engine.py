@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wse_emu import isa
+from wse_emu.asm.assembler import ASYNC_TARGETS
 
 TIMEOUT = 60.0  # seconds for one program (its four runs)
 WARMUP = 900.0  # seconds for a new worker to compile the engine (or load it from the cache)
@@ -80,9 +81,6 @@ def _operand(draw, kind, labels, tasks):
     raise AssertionError(f"no generator for operand kind {kind!r}")
 
 
-_ASYNC_OK = ("vun", "vfill", "vbin", "vbins", "vfma", "vfmas", "vcvt")
-
-
 def _instruction(draw, labels, tasks, rows=None):
     rows = rows or [r for r in isa.table() if r.mnemonic != "halt"]
     row = draw(st.sampled_from(rows))
@@ -101,7 +99,7 @@ def _instruction(draw, labels, tasks, rows=None):
         ops.append(_operand(draw, op.kind, labels, tasks))
     text = f"{name} {', '.join(ops)}".strip()
     if row.sem == "async":  # mostly followed by a vector op it can run
-        ops = [r for r in isa.table() if r.sem in _ASYNC_OK]
+        ops = [r for r in isa.table() if r.sem in ASYNC_TARGETS]
         text += "\n    " + _instruction(
             draw, labels, tasks, ops if draw(st.integers(0, 5)) else None
         )

@@ -402,12 +402,16 @@ class Mesh:
 
     def pe_state(self, p: int) -> str:
         text = self._pe_state(p)
-        busy = int(self.state.pe[p, K.P_UTBUSY])
-        if busy and int(self.state.pe[p, K.P_STATE]) != K.S_UTWAIT:
-            base = int(self.state.pe[p, K.P_UTBASE])
-            uts = [u for u in range(64) if busy >> u & 1]
-            text += "; " + "; ".join(f"microthread {u} {self._pe_state(base + u)}" for u in uts)
+        if self.state.pe[p, K.P_UTBUSY] and self.state.pe[p, K.P_STATE] != K.S_UTWAIT:
+            text += "; " + self._microthreads(p, -1)
         return text
+
+    def _microthreads(self, p: int, u: int) -> str:
+        """The state of PE p's microthread u, or (u < 0) of each of its busy ones."""
+        busy = int(self.state.pe[p, K.P_UTBUSY])
+        ids = [u] if u >= 0 else [i for i in range(64) if busy >> i & 1]
+        base = int(self.state.pe[p, K.P_UTBASE])
+        return "; ".join(f"microthread {i} {self._pe_state(base + i)}" for i in ids)
 
     def _pe_state(self, p: int) -> str:
         pe = self.state.pe[p]
@@ -424,15 +428,10 @@ class Mesh:
             return "waiting for a task (none is activated or has a wavelet; missing halt?)"
         if state == K.S_UTWAIT:
             u = int(pe[K.P_WAIT])
-            busy = int(pe[K.P_UTBUSY])
-            ids = [u] if u >= 0 else [i for i in range(64) if busy >> i & 1]
             what = "an async op on a busy microthread" if u >= 0 else "halt"
-            parts = [f"microthread {i} {self._pe_state(int(pe[K.P_UTBASE]) + i)}" for i in ids]
-            return f"at {what}, waiting for " + "; ".join(parts)
+            return f"at {what}, waiting for " + self._microthreads(p, u)
         if state == K.S_UTPAUSE:
             return "blocked by utblock"
-        if state == K.S_RUN and pe[K.P_UTHOST] >= 0:
-            return "running"
         return K.STATE_NAMES[state]
 
     def explain(self, status: str) -> str:

@@ -568,7 +568,7 @@ def assemble_program(
     )
 
 
-_ASYNC_TARGETS = ("vun", "vfill", "vbin", "vbins", "vfma", "vfmas", "vcvt")
+ASYNC_TARGETS = ("vun", "vfill", "vbin", "vbins", "vfma", "vfmas", "vcvt")
 
 
 def _check_async(prog: Program, code: np.ndarray) -> None:
@@ -579,7 +579,7 @@ def _check_async(prog: Program, code: np.ndarray) -> None:
         if table[word[0]].sem != "async":
             continue
         nxt = table[code[i + 1][0]] if i + 1 < len(code) else None
-        if nxt is None or nxt.sem not in _ASYNC_TARGETS:
+        if nxt is None or nxt.sem not in ASYNC_TARGETS:
             raise prog.code[i].pos.error(
                 f"{table[word[0]].mnemonic} must be followed by the vector op it runs on a "
                 "microthread (one with a fabric operand; not a reduction)",

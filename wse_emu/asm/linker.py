@@ -351,9 +351,11 @@ def _check_arch(image: Image, arch: ArchProfile):
                 f"{row.mnemonic}.{dtype} needs {cls} SIMD, which {arch.name} does not have",
                 "use --arch wse3",
             )
-        ut_field = next((k for k, op in enumerate(row.operands) if op.kind == "ut"), None)
-        if ut_field is not None and word[4 + ut_field] >= arch["microthreads"]:
+        ut = next(
+            (int(word[4 + f]) for op, f in zip(row.operands, row.fields) if op.kind == "ut"), -1
+        )
+        if ut >= arch["microthreads"]:
             raise pos.error(
-                f"microthread {word[4 + ut_field]} out of range: {arch.name} has "
+                f"microthread {ut} out of range: {arch.name} has "
                 f"{arch['microthreads']} (ids 0-{arch['microthreads'] - 1})"
             )
