@@ -178,7 +178,6 @@ def asm(prog, mesh, arch, overrides, consts, output):
     """Check a program and print its listing: addresses, encodings, source lines."""
     _writable(output, "--output")
     linked = _link(prog, mesh, _profile(arch, overrides), consts)
-    lines = linked.pset.source.text.splitlines()
     for image in linked.images:
         regions = [
             f"{r.x},{r.y} size {r.w},{r.h}"
@@ -194,13 +193,12 @@ def asm(prog, mesh, arch, overrides, consts, output):
         tasks = [t[0] for t in image.tasks]
         for i, word in enumerate(image.code):
             pc = image.base + i
-            pos = image.positions[i]
             label = f"{names[pc]}:" if pc in names else ""
             if label:
                 click.echo(f"{'':>6}  {label}")
             click.echo(
                 f"{pc:>6}  {encoding_hex(word)}  {disassemble(word, names, tasks):<36}"
-                f" ; {pos.line}: {lines[pos.line - 1].strip()}"
+                f" ; {linked.where(pc).removeprefix(linked.filename + ':')}"
             )
     if output:
         np.savez(

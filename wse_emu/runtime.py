@@ -397,8 +397,7 @@ class Mesh:
         """'PE (x,y) pc N (file:line: source)' for PE index p."""
         x, y = p % self.width, p // self.width
         pc = int(self.state.pe[p, K.P_PC])
-        line, text = self.program.source_line(pc)
-        return f"PE ({x},{y}) pc {pc} ({self.program.filename}:{line}: {text})"
+        return f"PE ({x},{y}) pc {pc} ({self.program.where(pc)})"
 
     def pe_state(self, p: int) -> str:
         text = self._pe_state(p)

@@ -4,9 +4,10 @@ encoding of isa/instructions.toml, with its symbols, tasks and initial data."""
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -482,6 +483,7 @@ def assemble_program(
 ) -> Image:
     params, values = program_params(pset, prog, globals_, overrides)
     scope = Scope(pset.source, values)
+    prog = select(prog, scope)
     symbols = {}
     sizes = {}
     addr = 0
@@ -507,7 +509,7 @@ def assemble_program(
         addr += sym.nbytes
     scope.sizes = sizes
     labels = {}
-    for name, (index, pos) in prog.labels.items():
+    for name, (index, pos, _) in prog.labels.items():
         _check_name(name, pos, values)
         labels[name] = base + index
     task_ids = {}
@@ -550,7 +552,7 @@ def assemble_program(
             scope.int_in(c, "color", 0, n_colors - 1),
             pos,
         )
-        for d, q, c, pos in prog.queues
+        for d, q, c, pos, _ in prog.queues
     ]
     return Image(
         prog.name,
@@ -565,6 +567,51 @@ def assemble_program(
         addr,
         queue_decls=queue_decls,
         controls=controls,
+    )
+
+
+def select(prog: Program, scope: Scope) -> Program:
+    """The program as one placement assembles it: the statements inside .if blocks whose
+    conditions do not hold for its params are dropped, and labels and tasks renumbered."""
+    if not prog.has_conds:
+        return prog
+    truth = {}
+
+    def holds(conds) -> bool:
+        for tree, want in conds:
+            if id(tree) not in truth:
+                truth[id(tree)] = bool(scope.eval(tree))
+            if truth[id(tree)] != want:
+                return False
+        return True
+
+    keep = [holds(s.conds) for s in prog.code]
+    index = list(itertools.accumulate(keep, initial=0))  # kept statements before each one
+    code = [s for s, k in zip(prog.code, keep) if k]
+    labels = {}
+    for name, i, pos, conds in prog.label_defs:
+        if not holds(conds):
+            continue
+        if name in labels:
+            raise pos.error(
+                f"label {name!r} defined twice in program {prog.name!r}",
+                "both definitions are in .if blocks whose conditions hold here",
+            )
+        if index[i] >= len(code) and not any(t.name == name for t in prog.tasks):
+            raise pos.error(
+                f"label {name!r} is not followed by an instruction here",
+                "the .if blocks after it are all left out for these params",
+            )
+        labels[name] = (index[i], pos, ())
+    return replace(
+        prog,
+        code=code,
+        labels=labels,
+        label_defs=[],
+        has_conds=False,
+        data=[d for d in prog.data if holds(d.conds)],
+        tasks=[replace(t, index=index[t.index]) for t in prog.tasks if holds(t.conds)],
+        queues=[q for q in prog.queues if holds(q[4])],
     )
 
 

@@ -63,12 +63,40 @@ class Pos:
         self.column = column
 
     def error(self, message: str, hint: str = "") -> AsmError:
+        note = self.src.note
+        hint = f"{hint}\n{note}" if hint and note else hint or note
         return AsmError(message, self.src.filename, self.line, self.column, self.src.text, hint)
+
+    @classmethod
+    def of(cls, node, default: Source) -> Pos:
+        """Where a parse-tree node starts: in the source it was parsed from (an included
+        file or a macro expansion tags its nodes with `src`), else in `default`."""
+        if hasattr(node, "meta"):
+            return cls(getattr(node.meta, "src", default), node.meta.line, node.meta.column)
+        return cls(getattr(node, "src", default), node.line, node.column)
 
 
 class Source:
-    __slots__ = ("filename", "text")
+    """A file's text, or a macro expansion's: `note` says where it was expanded and is
+    added to every error located in it."""
 
-    def __init__(self, filename: str, text: str):
+    __slots__ = ("filename", "text", "note")
+
+    def __init__(self, filename: str, text: str, note: str = ""):
         self.filename = filename
         self.text = text
+        self.note = note
+
+    def line(self, n: int) -> str:
+        """Line n (1-based) without its trailing comment or blanks; '' past the end."""
+        lines = source_lines(self.text)
+        return strip_comment(lines[n - 1]).strip() if 1 <= n <= len(lines) else ""
+
+
+def strip_comment(line: str) -> str:
+    """A source line without its ';' or '//' comment (no string literal holds either)."""
+    for mark in (";", "//"):
+        cut = line.find(mark)
+        if cut >= 0:
+            line = line[:cut]
+    return line

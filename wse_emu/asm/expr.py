@@ -21,6 +21,15 @@ _BINARY = {
     "band": operator.and_,
     "shl": operator.lshift,
     "shr": operator.rshift,
+    # comparisons and logic give 1 or 0, for .if conditions (and anywhere else)
+    "eq": lambda a, b: int(a == b),
+    "ne": lambda a, b: int(a != b),
+    "lt": lambda a, b: int(a < b),
+    "le": lambda a, b: int(a <= b),
+    "gt": lambda a, b: int(a > b),
+    "ge": lambda a, b: int(a >= b),
+    "land": lambda a, b: int(bool(a) and bool(b)),
+    "lor": lambda a, b: int(bool(a) or bool(b)),
 }
 _INT_ONLY = {"bor", "bxor", "band", "shl", "shr", "mod", "inv"}
 
@@ -48,9 +57,7 @@ class Scope:
         self.sizes = sizes or {}
 
     def pos(self, node) -> Pos:
-        if isinstance(node, Token):
-            return Pos(self.src, node.line, node.column)
-        return Pos(self.src, node.meta.line, node.meta.column)
+        return Pos.of(node, self.src)
 
     def eval(self, node):
         if isinstance(node, Token):
@@ -65,6 +72,8 @@ class Scope:
             return self._bounded(node, -self.eval(ch[0]))
         if kind == "factor":  # unary plus
             return self.eval(ch[0])
+        if kind == "lnot":
+            return int(not self.eval(ch[0]))
         if kind == "inv":
             return self._bounded(node, ~self.int(ch[0]))
         if kind == "func":

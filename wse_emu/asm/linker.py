@@ -60,8 +60,14 @@ class Linked:
         if not 0 <= pc < len(self.positions):
             return 0, ""
         pos = self.positions[pc]
-        lines = self.pset.source.text.splitlines()
-        return pos.line, lines[pos.line - 1].strip() if pos.line <= len(lines) else ""
+        return pos.line, pos.src.line(pos.line)
+
+    def where(self, pc: int) -> str:
+        """'file:line: source' of an instruction, for reports (the file may be an included
+        one; the text is the line without its comment)."""
+        line, text = self.source_line(pc)
+        pos = self.positions[pc] if 0 <= pc < len(self.positions) else None
+        return f"{pos.src.filename if pos else self.filename}:{line}: {text}"
 
 
 MAX_LOOP_ITERATIONS = 1 << 20  # iterations of one .repeat loop
@@ -117,7 +123,9 @@ def _expand(items, src, values: dict):
 
 def _bind(item, loops, src, values, budget):
     if not loops:
-        yield item, Scope(src, values)
+        scope = Scope(src, values)
+        if all(bool(scope.eval(tree)) == want for tree, want in item.conds):
+            yield item, scope
         return
     loop, rest = loops[0], loops[1:]
     scope = Scope(src, values)

@@ -13,7 +13,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from .. import isa
-from .errors import AsmError, Pos, Source, location
+from .errors import AsmError, Pos, Source, location, source_lines, strip_comment
 
 
 @dataclass
@@ -23,6 +23,7 @@ class DataDecl:
     shape: list  # expression trees
     init: object  # None, expression tree, or list of trees
     pos: Pos
+    conds: tuple = ()  # enclosing .if conditions: (tree, must hold) pairs
 
 
 @dataclass
@@ -31,6 +32,7 @@ class InsnStmt:
     operands: list  # trees / tokens
     pos: Pos
     labels: list = field(default_factory=list)
+    conds: tuple = ()
 
 
 @dataclass
@@ -40,6 +42,7 @@ class TaskDecl:
     index: int  # index of its first instruction in the program
     pos: Pos
     control: object = None  # expression tree of a control task's ID, or None
+    conds: tuple = ()
 
 
 @dataclass
@@ -51,7 +54,9 @@ class Program:
     code: list = field(default_factory=list)  # InsnStmt
     labels: dict = field(default_factory=dict)  # name -> (index, pos)
     tasks: list = field(default_factory=list)  # TaskDecl
-    queues: list = field(default_factory=list)  # .queue in|out Q color C: (dir, Q, C, pos)
+    queues: list = field(default_factory=list)  # .queue in|out Q color C: (dir, Q, C, pos, conds)
+    label_defs: list = field(default_factory=list)  # (name, index, pos, conds), all of them
+    has_conds: bool = False  # some statement is inside .if: assemble per placement
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Place:
     params: list  # (name, tree, pos)
     pos: Pos
     loops: tuple = ()  # enclosing .repeat loops, outermost first
+    conds: tuple = ()
 
 
 @dataclass
@@ -82,6 +88,33 @@ class Route:
     tx: list
     pos: Pos
     loops: tuple = ()
+    conds: tuple = ()
+
+
+@dataclass
+class Cond:
+    """An open .if block: the conditions of its earlier branches (all false in this one)
+    and the current branch's (None after .else)."""
+
+    pos: Pos
+    prior: list
+    current: object
+    has_else: bool
+    loop_depth: int  # .repeat loops open at the .if: they must still be open at .endif
+
+
+@dataclass
+class Macro:
+    """.macro NAME params ... .endm: the body is kept as the lines [first, last] of src and
+    re-parsed at each use with the arguments put in place of the params."""
+
+    name: str
+    params: list
+    pos: Pos
+    src: Source
+    first: int
+    last: int = 0
+    labels: list = field(default_factory=list)  # labels defined in the body: local to a use
 
 
 @dataclass
@@ -130,7 +163,8 @@ _TOKEN_NAMES = {
 _OTHER_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 MAX_DEPTH = 100  # nesting of expressions (the evaluator recurses once per level)
 _EXPR_NODES = frozenset(
-    "bor bxor band shl shr add sub mul div mod neg inv factor int hex float name func".split()
+    "lor land lnot eq ne lt le gt ge bor bxor band shl shr add sub mul div mod neg inv factor "
+    "int hex float name func".split()
 )
 
 
@@ -175,34 +209,29 @@ def normalize(text: str, filename: str = "<input>") -> str:
 def parse_source(text: str, filename: str = "<input>") -> ProgramSet:
     text = normalize(text, filename)
     src = Source(filename, text)
+    return _Builder(src).build(parse_tree(src))
+
+
+def parse_tree(src: Source) -> Tree:
+    """The parse tree of a source; a syntax error is an AsmError at its line and column."""
+    text = src.text
     try:
-        tree = _parser().parse(text + "\n")
+        return _parser().parse(text + "\n")
     except UnexpectedCharacters as e:
-        raise AsmError(
-            f"unexpected character {e.char!r}",
-            filename,
-            e.line,
-            e.column,
-            text,
-            _expected(e.allowed or []),
-        ) from None
+        line, col, message, hint = e.line, e.column, f"unexpected character {e.char!r}", e.allowed
     except UnexpectedToken as e:
         tok = e.token
-        what = "end of line" if tok.type == "_NL" else repr(str(tok))
+        message = "unexpected " + ("end of line" if tok.type == "_NL" else repr(str(tok)))
         if tok.type == "$END" or not tok.line:
-            what = "end of file"
+            message = "unexpected end of file"
             line, col = _end(text)
         else:
             line, col = tok.line, tok.column
-        raise AsmError(
-            f"unexpected {what}", filename, line, col, text, _expected(e.accepts or e.expected)
-        ) from None
+        hint = e.accepts or e.expected
     except UnexpectedEOF as e:
         line, col = _end(text)
-        raise AsmError(
-            "unexpected end of file", filename, line, col, text, _expected(e.expected)
-        ) from None
-    return _Builder(src).build(tree)
+        message, hint = "unexpected end of file", e.expected
+    raise Pos(src, line, col).error(message, _expected(hint or [])) from None
 
 
 def _end(text: str) -> tuple[int, int]:
@@ -237,8 +266,24 @@ def decode(data: bytes, filename: str) -> str:
         ) from None
 
 
+class _SrcToken(Token):
+    """A token that knows the source it was parsed from (Lark's Token has no room for it)."""
+
+    @classmethod
+    def of(cls, tok: Token, src: Source) -> Token:
+        new = cls.new_borrow_pos(tok.type, tok.value, tok)
+        new.src = src
+        return new
+
+
+MAX_INCLUDE_DEPTH = 16  # files including files
+MAX_MACRO_DEPTH = 64  # macros using macros: a macro that uses itself never ends
+_OPERATOR = re.compile(r"[-+*/%<>&|^~]")
+
+
 class _Builder:
-    """Walks the parse tree line by line, tracking the current program and section."""
+    """Walks the parse tree line by line, tracking the current program and section, the open
+    .if blocks and .repeat loops, a .macro being defined, and the files being included."""
 
     def __init__(self, src: Source):
         self.src = src
@@ -247,22 +292,53 @@ class _Builder:
         self.in_layout = False
         self.pending_labels: list = []
         self.loops: list = []
+        self.conds: list = []  # open .if blocks (Cond), outermost first
+        self.macros: dict = {}
+        self.defining: Macro | None = None
+        self.includes: list = [Path(src.filename).resolve()]
+        self.macro_depth = 0
+        self.expansions = 0
 
     def pos(self, node) -> Pos:
-        if isinstance(node, Token):
-            return Pos(self.src, node.line, node.column)
-        return Pos(self.src, node.meta.line, node.meta.column)
+        return Pos.of(node, self.src)
 
     def build(self, tree: Tree) -> ProgramSet:
-        for line in tree.children:
-            self._check_depth(line)
-            getattr(self, "on_" + line.data)(line)
+        self._walk(tree)
         if self.pending_labels and self.prog is not None:
             name, pos = self.pending_labels[0]
             raise pos.error(f"label {name!r} is not followed by an instruction")
         if self.loops:
             raise self.loops[-1].pos.error(".repeat without a matching .end")
         return self.out
+
+    def _walk(self, tree: Tree):
+        depth = len(self.conds)
+        for line in tree.children:
+            if self.defining is not None and line.data not in ("macro", "endm"):
+                if line.data == "labelled":
+                    self.defining.labels.append(str(line.children[0].children[0]))
+                continue
+            self._check_depth(line)
+            getattr(self, "on_" + line.data)(line)
+        if self.defining is not None:
+            raise self.defining.pos.error(f".macro {self.defining.name} without .endm")
+        if len(self.conds) > depth:
+            raise self.conds[-1].pos.error(".if without .endif")
+
+    def _walk_source(self, src: Source):
+        """Go on building from another source (an included file, a macro expansion): its
+        nodes are tagged with it, so that every error about them points into it."""
+        tree = parse_tree(src)
+        for node in tree.iter_subtrees():
+            node.meta.src = src
+            node.children = [
+                _SrcToken.of(c, src) if isinstance(c, Token) else c for c in node.children
+            ]
+        outer, self.src = self.src, src
+        try:
+            self._walk(tree)
+        finally:
+            self.src = outer
 
     def _check_depth(self, line):
         """Refuse expressions nested deeper than MAX_DEPTH (walked without recursion)."""
@@ -278,6 +354,7 @@ class _Builder:
             stack.extend((c, depth) for c in node.children)
 
     def program(self, node) -> Program:
+        """The program a statement belongs to ('main' when the file has no .program)."""
         if self.in_layout:
             raise self.pos(node).error("program code after .layout; put .layout last")
         if self.prog is None:
@@ -286,6 +363,7 @@ class _Builder:
         return self.prog
 
     def on_const(self, node):
+        self._unconditional(node, ".const")
         if self.prog is not None or self.in_layout:
             raise self.pos(node).error(".const must come before any .program and code")
         name, expr = node.children
@@ -304,6 +382,7 @@ class _Builder:
         self.out.mesh = (w, h, self.pos(node))
 
     def on_program(self, node):
+        self._unconditional(node, ".program")
         if self.in_layout:
             raise self.pos(node).error(".program after .layout; put .layout last")
         name = str(node.children[0])
@@ -321,6 +400,7 @@ class _Builder:
         self.out.programs[name] = self.prog
 
     def on_param(self, node):
+        self._unconditional(node, ".param")
         name, expr = node.children
         self.program(node).params.append((str(name), expr, self.pos(name)))
 
@@ -336,7 +416,9 @@ class _Builder:
             else init
         )
         self.program(node).data.append(
-            DataDecl(str(name), str(dtype), list(shape.children), init_val, self.pos(name))
+            DataDecl(
+                str(name), str(dtype), list(shape.children), init_val, self.pos(name), self._cond()
+            )
         )
 
     def on_text(self, node):
@@ -345,7 +427,9 @@ class _Builder:
     def on_task(self, node, control=None):
         name, color = node.children if control is None else (node.children[0], None)
         prog = self.program(node)
-        prog.tasks.append(TaskDecl(str(name), color, len(prog.code), self.pos(name), control))
+        prog.tasks.append(
+            TaskDecl(str(name), color, len(prog.code), self.pos(name), control, self._cond())
+        )
         self.pending_labels.append((str(name), self.pos(name)))
         self._define_label(prog, str(name), self.pos(name))
 
@@ -360,9 +444,10 @@ class _Builder:
                 f"queue direction must be 'in' or 'out', got {str(direction)!r}"
             )
         prog = self.program(node)
-        prog.queues.append((str(direction), queue, color, self.pos(node)))
+        prog.queues.append((str(direction), queue, color, self.pos(node), self._cond()))
 
     def on_layout(self, node):
+        self._unconditional(node, ".layout")
         if self.out.has_layout:
             raise self.pos(node).error(".layout appears twice")
         self.out.has_layout = True
@@ -376,6 +461,11 @@ class _Builder:
     def on_end(self, node):
         if not self.loops:
             raise self.pos(node).error(".end without a .repeat")
+        if self.conds and self.conds[-1].loop_depth == len(self.loops):
+            raise self.pos(node).error(
+                f".end inside the .if of line {self.conds[-1].pos.line}",
+                "close it with .endif first",
+            )
         self.loops.pop()
 
     def _need_layout(self, node, what):
@@ -391,7 +481,7 @@ class _Builder:
                 pname, expr = a.children
                 params.append((str(pname), expr, self.pos(pname)))
         self.out.places.append(
-            Place(str(name), (x, y, w, h), params, self.pos(name), tuple(self.loops))
+            Place(str(name), (x, y, w, h), params, self.pos(name), tuple(self.loops), self._cond())
         )
 
     def on_route(self, node):
@@ -410,14 +500,25 @@ class _Builder:
             dirs.append(items)
         self.out.routes.append(
             Route(
-                color, position, (x, y, w, h), dirs[0], dirs[1], self.pos(node), tuple(self.loops)
+                color,
+                position,
+                (x, y, w, h),
+                dirs[0],
+                dirs[1],
+                self.pos(node),
+                tuple(self.loops),
+                self._cond(),
             )
         )
 
     def _define_label(self, prog, name, pos):
-        if name in prog.labels:
+        """Labels inside .if blocks may be defined once per branch: which one counts is
+        known per placement (assembler.select)."""
+        conds = self._cond()
+        if name in prog.labels and not (conds and prog.labels[name][2]):
             raise pos.error(f"label {name!r} defined twice in program {prog.name!r}")
-        prog.labels[name] = (len(prog.code), pos)
+        prog.labels.setdefault(name, (len(prog.code), pos, conds))
+        prog.label_defs.append((name, len(prog.code), pos, conds))
 
     def on_labelled(self, node):
         label, insn = node.children
@@ -429,11 +530,180 @@ class _Builder:
             self.on_instruction(insn)
 
     def on_instruction(self, node):
+        macro = self.macros.get(str(node.children[0]))
+        if macro is not None:
+            self._expand(macro, node)
+            return
         if self.in_layout:
             raise self.pos(node).error("instructions are not allowed in .layout")
         prog = self.program(node)
         mnem = node.children[0]
         ops = [c for c in node.children[1:] if c is not None]
-        stmt = InsnStmt(str(mnem), ops, self.pos(mnem), [n for n, _ in self.pending_labels])
+        stmt = InsnStmt(
+            str(mnem), ops, self.pos(mnem), [n for n, _ in self.pending_labels], self._cond()
+        )
         self.pending_labels = []
         prog.code.append(stmt)
+
+    # Conditional assembly: statements record the conditions of the .if blocks around them;
+    # the assembler keeps those whose conditions hold for a placement's params (the linker,
+    # for .place and .route, with the .repeat variables), so edge PEs pay no runtime branch.
+
+    def _cond(self) -> tuple:
+        out = []
+        for c in self.conds:
+            out.extend((tree, False) for tree in c.prior)
+            if c.current is not None:
+                out.append((c.current, True))
+        if out and self.prog is not None and not self.in_layout:
+            self.prog.has_conds = True
+        return tuple(out)
+
+    def _unconditional(self, node, what):
+        if self.conds:
+            raise self.pos(node).error(
+                f"{what} inside the .if of line {self.conds[-1].pos.line}",
+                ".if blocks hold code, data, tasks, queues, .place and .route lines",
+            )
+
+    def _open_if(self, node, what) -> Cond:
+        if not self.conds:
+            raise self.pos(node).error(f"{what} without .if")
+        cond = self.conds[-1]
+        if cond.has_else and what != ".endif":
+            raise self.pos(node).error(f"{what} after .else (the .if is on line {cond.pos.line})")
+        return cond
+
+    def on_cond_if(self, node):
+        if not self.in_layout:
+            self.program(node)
+        self.conds.append(Cond(self.pos(node), [], node.children[0], False, len(self.loops)))
+
+    def on_cond_elif(self, node):
+        cond = self._open_if(node, ".elif")
+        cond.prior.append(cond.current)
+        cond.current = node.children[0]
+
+    def on_cond_else(self, node):
+        cond = self._open_if(node, ".else")
+        cond.prior.append(cond.current)
+        cond.current = None
+        cond.has_else = True
+
+    def on_cond_endif(self, node):
+        cond = self._open_if(node, ".endif")
+        if len(self.loops) > cond.loop_depth:
+            raise self.pos(node).error(
+                f".endif inside the .repeat of line {self.loops[-1].pos.line}",
+                "close it with .end first",
+            )
+        self.conds.pop()
+
+    # Macros: the body's text is re-parsed at each use, with each param replaced by the
+    # argument's text (in parentheses when it is an expression) and each label defined in
+    # the body renamed, so that a macro used twice does not define a label twice.
+
+    def on_macro(self, node):
+        name, *params = node.children
+        pos = self.pos(name)
+        if self.defining is not None:
+            raise pos.error(f".macro inside .macro {self.defining.name}")
+        self._unconditional(node, ".macro")
+        base = str(name).split(".")[0]
+        if base in isa.by_mnemonic():
+            raise pos.error(f"macro name {base!r} is an instruction")
+        if str(name) in self.macros:
+            old = self.macros[str(name)].pos
+            raise pos.error(
+                f"macro {str(name)!r} defined twice", f"first at {old.src.filename}:{old.line}"
+            )
+        names = [str(p) for p in params if p is not None]
+        for k, p in enumerate(names):
+            if p in names[:k]:
+                raise self.pos(params[k]).error(f"macro parameter {p!r} appears twice")
+        self.defining = Macro(str(name), names, pos, self.src, pos.line + 1)
+
+    def on_endm(self, node):
+        if self.defining is None:
+            raise self.pos(node).error(".endm without .macro")
+        self.defining.last = self.pos(node).line - 1
+        self.macros[self.defining.name] = self.defining
+        self.defining = None
+
+    def _expand(self, macro: Macro, node):
+        mnem = node.children[0]
+        pos = self.pos(mnem)
+        if self.macro_depth >= MAX_MACRO_DEPTH:
+            raise pos.error(
+                f"macros nested more than {MAX_MACRO_DEPTH} deep", "does a macro use itself?"
+            )
+        args = _macro_args(pos.src, mnem)
+        if len(args) != len(macro.params):
+            raise pos.error(
+                f"macro {macro.name} takes {len(macro.params)} arguments, got {len(args)}",
+                f"syntax: {macro.name} {', '.join(macro.params)}".rstrip(),
+            )
+        self.expansions += 1
+        subst = {label: f"{label}__{macro.name}{self.expansions}" for label in macro.labels}
+        subst.update(
+            (p, f"({a})" if _OPERATOR.search(a) and a[0] not in "[%" else a)
+            for p, a in zip(macro.params, args)
+        )
+        body = source_lines(macro.src.text)[macro.first - 1 : macro.last]
+        if subst:
+            names = "|".join(re.escape(n) for n in sorted(subst, key=len, reverse=True))
+            word = re.compile(rf"(?<![\w.%$])({names})(?!\w)")
+            body = [word.sub(lambda m: subst[m.group(1)], line) for line in body]
+        note = f"in macro {macro.name} used at {pos.src.filename}:{pos.line}:{pos.column}"
+        text = "\n" * (macro.first - 1) + "\n".join(body)
+        self.macro_depth += 1
+        try:
+            self._walk_source(Source(macro.src.filename, text, _chain(note, pos.src.note)))
+        finally:
+            self.macro_depth -= 1
+
+    def on_include(self, node):
+        tok = node.children[0]
+        pos = self.pos(tok)
+        name = str(tok)[1:-1]
+        if not name:
+            raise pos.error(".include needs a file name")
+        path = Path(pos.src.filename).parent / name
+        if path.resolve() in self.includes:
+            raise pos.error(f"{name} includes itself (through {pos.src.filename})")
+        if len(self.includes) > MAX_INCLUDE_DEPTH:
+            raise pos.error(f"includes nested more than {MAX_INCLUDE_DEPTH} deep")
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise pos.error(
+                f"cannot read {name}: {e.strerror or e}",
+                f"looked for {path} (relative to the including file)",
+            ) from None
+        text = normalize(decode(data, str(path)), str(path))
+        note = _chain(f"included from {pos.src.filename}:{pos.line}", pos.src.note)
+        self.includes.append(path.resolve())
+        try:
+            self._walk_source(Source(str(path), text, note))
+        finally:
+            self.includes.pop()
+
+
+def _chain(note: str, outer: str) -> str:
+    return f"{note}\n{outer}" if outer else note
+
+
+def _macro_args(src: Source, mnem: Token) -> list[str]:
+    """The argument texts of a macro use: its line after the name, split at the commas
+    outside brackets and parentheses (comments dropped)."""
+    rest = strip_comment(source_lines(src.text)[mnem.line - 1][mnem.end_column - 1 :]).strip()
+    if not rest:
+        return []
+    args, depth, start = [], 0, 0
+    for i, ch in enumerate(rest):
+        depth += (ch in "([") - (ch in ")]")
+        if ch == "," and depth == 0:
+            args.append(rest[start:i].strip())
+            start = i + 1
+    args.append(rest[start:].strip())
+    return args
