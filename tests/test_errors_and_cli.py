@@ -286,6 +286,24 @@ def test_info_and_isa_commands():
     assert r.exit_code == 0 and "simd.fp16_basic" in r.output and "facts:" in r.output
     r = cli("info", "--arch", "wse2", "--set", "hop_latency=3")
     assert "3*" in r.output
+
+
+def test_set_takes_the_names_info_prints_and_info_lines_up():
+    r = cli("info")
+    lines = r.output.splitlines()
+    names = [ln.split()[0] for ln in lines[1:]]
+    source_at = {
+        re.search(r" (facts|assumed|calibrated|simulation)", ln).start() for ln in lines[1:]
+    }
+    assert len(source_at) == 1, "the source column starts at one place"
+    for name in (names[0], "cycles.scalar", "scalar"):
+        r = cli("info", "--arch", "wse3", "--set", f"{name}=2")
+        assert r.exit_code == 0, r.output
+        row = next(ln for ln in r.output.splitlines() if ln.split()[0].endswith(name))
+        assert row.split()[1] == "2*"
+    for bad in ("simd.scalar=2", "cycles.=2", ".scalar=2"):
+        r = cli("info", "--set", bad)
+        assert r.exit_code == 2 and "unknown cost parameter" in r.output, r.output
     r = cli("isa")
     assert "vfmacs.T dsd, dsd, rv" in r.output
     assert cli("isa", "--markdown").output == markdown()

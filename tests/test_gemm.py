@@ -225,14 +225,22 @@ def test_bench_gemm_command_prints_table_and_json(tmp_path):
     )
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert lines[0].startswith("GEMM 16x16x16 on 4x4 PEs, wse3, pattern random: dense ")
-    assert "sparsity" in lines[1] and "speedup" in lines[1] and "verified" in lines[1]
-    assert [ln.split()[0] for ln in lines[2:5]] == ["0.00", "0.50", "0.90"]
-    assert all(ln.split()[-1] == "yes" for ln in lines[2:5])
+    assert lines[0] == "GEMM 16x16x16 on 4x4 PEs, wse3, pattern random"
+    head = next(i for i, ln in enumerate(lines) if ln.split()[:1] == ["sparsity"])
+    assert "speedup" in lines[head] and "verified" in lines[head]
+    assert all(len(ln) <= 100 for ln in lines)
+    rows = lines[head + 1 : head + 4]
+    assert [ln.split()[0] for ln in rows] == ["0.00", "0.50", "0.90"]
+    assert all(ln.split()[-1] == "yes" for ln in rows)
     data = json.loads((tmp_path / "g.json").read_text())
-    assert data["dense"]["macs"] == 16**3 and len(data["sparse"]) == 3
-    dense_cycles = data["dense"]["cycles"]
-    assert int(lines[2].split()[1]) == dense_cycles
+    dense = data["dense"]
+    assert dense["macs"] == 16**3 and len(data["sparse"]) == 3
+    assert int(rows[0].split()[1]) == dense["cycles"]
+    assert lines[1].startswith(
+        f"dense: {dense['cycles']} cycles, {dense['tflops_at_clock']:.2f} TFLOP/s at the clock"
+    )
+    for rec in [dense, *data["sparse"]]:
+        assert 0 <= rec["utilisation_min"] <= rec["utilisation"] <= rec["utilisation_max"] <= 1
 
 
 def test_bench_gemm_matrix_market_input(tmp_path, rng):

@@ -77,9 +77,11 @@ class ArchProfile:
             raise ArchError(f"overrides must be a dict of cost parameters, got {self.overrides!r}")
         known = self._flat()
         checked = {}
-        for key, value in self.overrides.items():
-            if key not in known:
-                raise ArchError(f"unknown cost parameter {key!r}; see `wse-emu info`")
+        for name, value in self.overrides.items():
+            # `wse-emu info` prints group.key; the bare key is accepted too
+            group, dot, key = name.rpartition(".") if isinstance(name, str) else ("", "", name)
+            if key not in known or (dot and group != known[key]["group"]):
+                raise ArchError(f"unknown cost parameter {name!r}; see `wse-emu info`")
             checked[key] = check_override(key, value, known[key]["group"])
         self.overrides = checked
 

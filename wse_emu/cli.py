@@ -597,9 +597,15 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
     what = (
         f"matrix {matrix} (checked against its float64 values)" if matrix else f"pattern {pattern}"
     )
+    click.echo(f"GEMM {m}x{k}x{n} on {w}x{w} PEs, {arch}, {what}")
     click.echo(
-        f"GEMM {m}x{k}x{n} on {w}x{w} PEs, {arch}, {what}: dense {dense.cycles} cycles, "
+        f"dense: {dense.cycles} cycles, {dense.tflops_at_clock:.2f} TFLOP/s at the clock, "
         f"utilisation {dense.utilisation * 100:.1f}%, host {dense.host_seconds:.2f} s"
+    )
+    click.echo(
+        "sparse, one row per sparsity: speedup = dense / sparse cycles; util, MACs skipped, "
+        "eff TFLOP/s\n(the dense FLOPs over the sparse run's time) and host s are the "
+        "sparse run's"
     )
     for r in table:
         click.echo("  ".join(c.rjust(wd) for c, wd in zip(r, widths)))
@@ -637,10 +643,12 @@ def info(arch, overrides):
     """Show the arch profiles and their cost table, with a source for every number."""
     archs = [arch] if arch else list(ARCHS)
     profiles = [_profile(a, overrides) for a in archs]
-    click.echo(f"{'parameter':<24}" + "".join(f"{a:>8}" for a in archs) + "  source")
-    for group, key, _, source, _ in profiles[0].rows():
-        vals = "".join(f"{p[key]:>8}" + ("*" if key in p.overrides else "") for p in profiles)
-        click.echo(f"{group + '.' + key:<24}{vals}  {source}")
+    rows = list(profiles[0].rows())
+    name_w = max(len(f"{g}.{k}") for g, k, *_ in rows) + 2
+    click.echo(f"{'parameter':<{name_w}}" + "".join(f"{a:>9}" for a in archs) + "  source")
+    for group, key, _, source, _ in rows:
+        vals = "".join(f"{p[key]:>8}" + ("*" if key in p.overrides else " ") for p in profiles)
+        click.echo(f"{group + '.' + key:<{name_w}}{vals}  {source}")
     if overrides:
         click.echo("* overridden with --set")
 

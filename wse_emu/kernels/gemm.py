@@ -27,6 +27,8 @@ class GemmResult:
     cycles: int
     seconds_at_clock: float
     utilisation: float  # busy cycles / (PEs x cycles)
+    utilisation_min: float  # of the least busy PE: busy cycles / cycles
+    utilisation_max: float  # of the busiest PE
     macs: int  # multiply-adds executed (vector elements of the fmacs)
     macs_skipped: int  # m*k*n - macs: zeros that were never sent
     flops_counted: int  # floating-point operations the engine counted in vector ops
@@ -132,6 +134,8 @@ def _record(kind, C, result, host, A16, B16, p, arch, acc16, macs):
         cycles=s.cycles,
         seconds_at_clock=seconds,
         utilisation=s.utilisation,
+        utilisation_min=float(s.busy.min() / s.cycles) if s.cycles else 0.0,
+        utilisation_max=float(s.busy.max() / s.cycles) if s.cycles else 0.0,
         macs=macs,
         macs_skipped=m * k * n - macs,
         flops_counted=int(sum(s.flops.values())),

@@ -146,8 +146,9 @@ COLUMNS = (
 
 
 def table_rows(dense, rows):
-    """Printable rows: effective TFLOP/s counts the dense product's 2*M*K*N FLOPs over the
-    sparse run's time at the arch clock."""
+    """Printable rows: after the dense cycles every column is the sparse run's; effective
+    TFLOP/s counts the dense product's 2*M*K*N FLOPs over the sparse run's time at the
+    arch clock."""
     out = []
     flops = 2 * dense.m * dense.k * dense.n
     for s, r in rows:
@@ -170,7 +171,10 @@ def table_rows(dense, rows):
 
 
 def plot(dense, rows, path):
-    """Cycles (dense and sparse, log scale) and speedup against sparsity, as a PNG."""
+    """Two panels against sparsity, on a log(1 - sparsity) axis so that 0.9-0.99 is as
+    readable as 0-0.9: cycles (dense and sparse, log scale) with the speedup and its 1x
+    break-even line; and the utilisation of every PE (the mean, and the least and most
+    busy PE as a band), dense beside sparse."""
     try:
         import matplotlib
     except ImportError:
@@ -178,24 +182,47 @@ def plot(dense, rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs = [s for s, _ in rows]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    xs = [1 - s for s, _ in rows]
+    fig, (ax, au) = plt.subplots(
+        2, 1, figsize=(6.4, 6.0), dpi=120, sharex=True, height_ratios=(3, 2)
+    )
     ax.plot(xs, [dense.cycles] * len(xs), "o--", label="dense (SUMMA)")
     ax.plot(xs, [r.cycles for _, r in rows], "o-", label="sparse (dataflow)")
     ax.set_yscale("log")
-    ax.set_xlabel("sparsity of A (fraction of zeros)")
     ax.set_ylabel("emulated cycles")
     ax2 = ax.twinx()
-    ax2.plot(
-        xs, [dense.cycles / r.cycles for _, r in rows], "s:", color="tab:green", label="speedup"
-    )
+    speedup = [dense.cycles / r.cycles for _, r in rows]
+    ax2.plot(xs, speedup, "s:", color="tab:green", label="speedup (dense / sparse cycles)")
+    ax2.axhline(1.0, color="grey", lw=0.8, ls="-.", label="1x: break-even")
+    ax2.set_yscale("log")
+    times = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
+    ax2.yaxis.set_major_formatter(times)
+    ax2.yaxis.set_minor_formatter(times)
     ax2.set_ylabel("speedup of sparse over dense")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center left")
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize="small")
     ax.set_title(
         f"{dense.m}x{dense.k}x{dense.n} GEMM on {dense.mesh}x{dense.mesh} PEs, {dense.arch}"
     )
+    for rec, style, name in ((dense, "--", "dense"), (None, "-", "sparse")):
+        recs = [rec] * len(xs) if rec else [r for _, r in rows]
+        line = au.plot(xs, [100 * r.utilisation for r in recs], "o" + style, label=name)[0]
+        au.fill_between(
+            xs,
+            [100 * r.utilisation_min for r in recs],
+            [100 * r.utilisation_max for r in recs],
+            color=line.get_color(),
+            alpha=0.2,
+        )
+    au.set_ylim(0, 100)
+    au.set_ylabel("PE utilisation %\n(mean; band: min-max PE)")
+    au.legend(loc="lower left", fontsize="small")
+    au.set_xscale("log")
+    au.invert_xaxis()
+    au.set_xticks(xs, [f"{s:g}" for s, _ in rows])
+    au.minorticks_off()
+    au.set_xlabel("sparsity of A (fraction of zeros; axis: log of the fraction of nonzeros)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
