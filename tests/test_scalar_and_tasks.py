@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
-from conftest import pair_layout, run_program
+from conftest import pair_layout, run_program, timed_run
+
+from wse_emu.arch import ArchProfile
 
 OUT = ".data out i32[16]\n"
 
@@ -252,3 +254,49 @@ def test_main_that_returns_without_halt_is_reported():
         run_program("main:\n    ret\n")
     assert e.value.kind == "deadlock"
     assert "waiting for a task" in str(e.value) and "PE (0,0)" in str(e.value)
+
+
+SPECIALS = [0.0, -0.0, 1.0, -3.0, 0.1, 3.0e38, 1.0e-45, 1.0e-38, np.inf, -np.inf, np.nan, 7.0]
+
+
+@pytest.mark.parametrize("arch", ["wse2", "wse3"])
+def test_fp32_divide_and_reciprocal_are_correctly_rounded(arch):
+    """fdiv and frecip give NumPy's float32 division bit for bit, specials included (x/0 is
+    inf, 0/0 NaN), and cost fp_div cycles each."""
+    pairs = [(a, b) for a in SPECIALS for b in SPECIALS]
+    a = np.array([p[0] for p in pairs], np.float32)
+    b = np.array([p[1] for p in pairs], np.float32)
+    n = len(pairs)
+    src = f""".data a f32[{n}]
+.data b f32[{n}]
+.data q f32[{n}]
+.data r f32[{n}]
+main:
+    mov r1, 0
+loop:
+    ld.f32 r2, [a + r1]
+    ld.f32 r3, [b + r1]
+    fdiv r4, r2, r3
+    frecip r5, r3
+    st.f32 [q + r1], r4
+    st.f32 [r + r1], r5
+    add r1, r1, 4
+    blt r1, {4 * n}, loop
+    halt
+"""
+    mesh, _ = run_program(src, arch=arch, inputs={"a": a[None, None], "b": b[None, None]})
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        want_q, want_r = a / b, np.float32(1) / b
+    got_q, got_r = mesh.memcpy_d2h("q")[0, 0], mesh.memcpy_d2h("r")[0, 0]
+    for got, want in ((got_q, want_q), (got_r, want_r)):
+        nan = np.isnan(want)
+        assert np.array_equal(np.isnan(got), nan)
+        assert np.array_equal(got[~nan].view(np.int32), want[~nan].view(np.int32))
+
+
+@pytest.mark.parametrize("div", [1, 5])
+def test_fp_div_costs_its_cycles(div):
+    over = {"fp_div": div}
+    body = "    fdiv r2, r1, 3.0\n    frecip r3, r1"
+    _, _, cycles = timed_run("", "    mov r1, 6.0", body, overrides=over)
+    assert cycles == 2 * ArchProfile("wse3", over)["fp_div"]

@@ -28,6 +28,7 @@ RANGES = {
     "scalar": (1, MAX_CYCLES_PARAM),
     "wavelet": (1, MAX_CYCLES_PARAM),
     "int_mul": (1, MAX_CYCLES_PARAM),
+    "fp_div": (1, MAX_CYCLES_PARAM),
     "load": (1, MAX_CYCLES_PARAM),
     "load_use": (0, MAX_CYCLES_PARAM),
     "dsd_write": (1, MAX_CYCLES_PARAM),

@@ -27,7 +27,7 @@ begins `vector_startup` cycles after it issues and its results are written `vect
 cycles after its last element; the thread issues it in one `scalar` cycle and goes on (see
 the README's timing model for when it waits). With a fabric operand it streams one element
 per step on the thread (the ramp carries one wavelet per cycle). Scalar instructions cost
-their class's cycles (`scalar`, `int_mul`, `load` plus `load_use` latency, `dsd_write`).
+their class's cycles (`scalar`, `int_mul`, `fp_div`, `load` plus `load_use` latency, `dsd_write`).
 """
 
 

@@ -58,6 +58,7 @@ from .kinds import (
     FN_ADD,
     FN_ALWAYS,
     FN_AND,
+    FN_DIV,
     FN_EQ,
     FN_F2H,
     FN_FMAC,
@@ -72,6 +73,7 @@ from .kinds import (
     FN_NE,
     FN_NEG,
     FN_OR,
+    FN_RECIP,
     FN_SHL,
     FN_SHR,
     FN_SRA,
@@ -311,8 +313,12 @@ def falu(S, p, pc, fn):
     if fn == FN_F2H:
         return True, f16_bits(a), 0.0
     b = 0.0
+    if fn == FN_RECIP:  # in float64, then rounded to fp32 once: correctly rounded
+        return False, 0, 1.0 / a
     if fn != FN_NEG and fn != FN_ABS and fn != FN_ITOF and fn != FN_FTOI and fn != FN_F2H:
         b = bits_to_f32(S, operand(S, p, pc, 2))
+    if fn == FN_DIV:  # x/0 is inf, 0/0 NaN (error_model="numpy")
+        return False, 0, a / b
     if fn == FN_ADD:
         return False, 0, a + b
     if fn == FN_SUB:

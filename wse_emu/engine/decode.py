@@ -22,7 +22,7 @@ def _check_table():
 _check_table()
 
 # cost classes charged per instruction (cycles from the cost table), not per element
-SCALAR_CLASSES = ("scalar", "wavelet", "int_mul", "load", "dsd_write", "async_flag")
+SCALAR_CLASSES = ("scalar", "wavelet", "int_mul", "fp_div", "load", "dsd_write", "async_flag")
 
 
 def cost_of(row: isa.Insn, dtype: str | None, arch: ArchProfile) -> tuple[int, int]:

@@ -15,11 +15,11 @@ SEM_NAMES = ("nop", "halt", "br", "call", "ret", "mov", "alu", "falu", "ld", "st
 FN_NAMES = ("", "always", "eq", "ne", "lt", "ge", "add", "sub", "mul", "and", "or", "xor",
             "shl", "shr", "sra", "min", "max", "fmac", "neg", "abs", "itof", "ftoi", "mov",
             "relu", "exp", "log", "tanh", "sigmoid", "gelu", "rsqrt", "recip", "sum", "dot",
-            "h2f", "f2h", "activate", "unblock")
+            "h2f", "f2h", "activate", "unblock", "div")
 (FN_NONE, FN_ALWAYS, FN_EQ, FN_NE, FN_LT, FN_GE, FN_ADD, FN_SUB, FN_MUL, FN_AND, FN_OR, FN_XOR,
  FN_SHL, FN_SHR, FN_SRA, FN_MIN, FN_MAX, FN_FMAC, FN_NEG, FN_ABS, FN_ITOF, FN_FTOI, FN_MOV,
  FN_RELU, FN_EXP, FN_LOG, FN_TANH, FN_SIGMOID, FN_GELU, FN_RSQRT, FN_RECIP, FN_SUM,
- FN_DOT, FN_H2F, FN_F2H, FN_ACTIVATE, FN_UNBLOCK) = range(len(FN_NAMES))
+ FN_DOT, FN_H2F, FN_F2H, FN_ACTIVATE, FN_UNBLOCK, FN_DIV) = range(len(FN_NAMES))
 
 # dtype codes (same order as isa.DTYPES)
 DT_F16, DT_BF16, DT_F32, DT_I16, DT_I8, DT_I32 = range(6)
