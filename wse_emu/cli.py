@@ -545,7 +545,13 @@ def _float_list(text: str):
     type=click.Path(dir_okay=False),
     help="draw cycles and speedup against sparsity (PNG; needs matplotlib)",
 )
-def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, plot_path):
+@click.option(
+    "--compare",
+    type=click.Choice(["gpu"]),
+    help="print a roofline model of A100 and H100 on the same GEMMs beside the wafer's "
+    "figures (and with --plot, draw it to FILE-gpu.png)",
+)
+def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, plot_path, compare):
     """Dense (SUMMA) against sparse (dataflow) GEMM: emulated cycles, speedup, utilisation,
     MACs skipped, effective TFLOP/s at the arch clock, host seconds, and a check of C."""
     from .kernels import sweep
@@ -555,6 +561,8 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
         _fail(f"error: --mesh must be square for GEMM, got {mesh}")
     _writable(json_path, "--json")
     _writable(plot_path, "--plot")
+    gpu_plot = plot_path and compare and str(Path(plot_path).with_suffix("")) + "-gpu.png"
+    _writable(gpu_plot, "--plot")
     levels = _float_list(sparsity)
     A = None
     if matrix:
@@ -592,8 +600,6 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
             _fail(f"error: {e}")
         except RunError as e:
             _fail(f"error: {e}", EXIT_RUNTIME)
-    table = [sweep.COLUMNS] + sweep.table_rows(dense, rows)
-    widths = [max(len(r[i]) for r in table) for i in range(len(sweep.COLUMNS))]
     what = (
         f"matrix {matrix} (checked against its float64 values)" if matrix else f"pattern {pattern}"
     )
@@ -607,11 +613,23 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
         "eff TFLOP/s\n(the dense FLOPs over the sparse run's time) and host s are the "
         "sparse run's"
     )
-    for r in table:
-        click.echo("  ".join(c.rjust(wd) for c, wd in zip(r, widths)))
+    _echo_table([sweep.COLUMNS] + sweep.table_rows(dense, rows))
+    models = {}
+    if compare:
+        from .kernels import gpu
+
+        models = gpu.compare(dense, rows, "random" if matrix else pattern)
+        click.echo(
+            "\nGPU roofline model (lower bounds on the GPU's time; assumptions: README, "
+            '"Beside a GPU");\nwafer: the emulated run on its '
+            f"{w}x{w} PEs; speedups are over each machine's own dense GEMM"
+        )
+        _echo_table([gpu.COLUMNS] + gpu.table_rows(dense, rows, models))
     if json_path:
         sparse = [dict(r.to_dict(), sparsity=s) for s, r in rows]
         record = {"dense": dense.to_dict(), "sparse": sparse, "wse_emu_version": version()}
+        if models:
+            record["gpu_model"] = {k: [g.to_dict() for g in v] for k, v in models.items()}
         if A is not None:
             record["matrix"] = {
                 "path": A.path,
@@ -630,8 +648,17 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
         except RuntimeError as e:
             _fail(f"error: {e}")
         click.echo(f"wrote {plot_path}")
+    if gpu_plot:
+        sweep.plot_gpu(dense, rows, models, gpu_plot)
+        click.echo(f"wrote {gpu_plot}")
     if not all(r.verified for _, r in rows) or not dense.verified:
         sys.exit(1)
+
+
+def _echo_table(table):
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        click.echo("  ".join(c.rjust(wd) for c, wd in zip(r, widths)))
 
 
 @main.command()

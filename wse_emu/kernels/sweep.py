@@ -226,3 +226,40 @@ def plot(dense, rows, path):
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_gpu(dense, rows, models: dict, path):
+    """Speedup of sparse over each machine's own dense GEMM against sparsity: the emulated
+    wafer beside the GPU roofline model (a band between its best and worst memory traffic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [1 - s for s, _ in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    ax.plot(xs, [dense.cycles / r.cycles for _, r in rows], "o-", label="wafer (emulated)")
+    for name, per_row in models.items():
+        best = [g.dense_s / g.sparse_best_s for g in per_row]
+        worst = [g.dense_s / g.sparse_worst_s for g in per_row]
+        line = ax.plot(xs, best, "s--", label=f"{name} model, B read once")[0]
+        ax.plot(xs, worst, "v:", color=line.get_color(), label=f"{name} model, B row per nonzero")
+        ax.fill_between(xs, worst, best, color=line.get_color(), alpha=0.15)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="-.")
+    ax.set_yscale("log")
+    times = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
+    ax.yaxis.set_major_formatter(times)
+    ax.yaxis.set_minor_formatter(times)
+    ax.set_ylabel("speedup over the same machine's dense GEMM")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xticks(xs, [f"{s:g}" for s, _ in rows])
+    ax.minorticks_off()
+    ax.set_xlabel("sparsity of A (fraction of zeros)")
+    ax.set_title(
+        f"{dense.m}x{dense.k}x{dense.n} GEMM: wafer ({dense.mesh}x{dense.mesh} PEs) vs GPU roofline"
+    )
+    ax.legend(fontsize="small", loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
