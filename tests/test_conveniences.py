@@ -84,3 +84,16 @@ def test_heatmap_without_a_path_is_a_figure():
     fig = m.run().stats.heatmap()
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["busy fraction", "stalled fraction", "idle fraction"]
+
+
+def test_shell_completion_as_the_readme_says():
+    """The README's completion line works: click's completion script, and completions."""
+    from click.testing import CliRunner
+
+    from wse_emu.cli import main
+
+    env = {"_WSE_EMU_COMPLETE": "bash_source"}
+    script = CliRunner().invoke(main, [], prog_name="wse-emu", env=env).output
+    assert "_wse_emu_completion" in script and "complete " in script
+    env = {"_WSE_EMU_COMPLETE": "bash_complete", "COMP_WORDS": "wse-emu ru", "COMP_CWORD": "1"}
+    assert CliRunner().invoke(main, [], prog_name="wse-emu", env=env).output == "plain,run\n"

@@ -43,7 +43,7 @@ def test_dense_fp16_accumulation(m, k, n, p, rng):
     assert not np.array_equal(C, C32)  # fp16 accumulation really rounds differently
 
 
-@pytest.mark.parametrize("pattern", ["random", "2:4", "block"])
+@pytest.mark.parametrize("pattern", ["random", "2:4", "block", "moe"])
 @pytest.mark.parametrize("arch", ["wse2", "wse3"])
 @pytest.mark.parametrize("m,k,n,p", [(8, 8, 8, 2), (16, 16, 12, 4), (8, 16, 8, 1)])
 def test_sparse_matches_scipy(m, k, n, p, arch, pattern, rng):
@@ -81,14 +81,14 @@ def test_sparse_cycles_do_not_rise_with_sparsity(pattern, rng):
     B = rng.standard_normal((k, n))
     cycles = [
         gemm.sparse(gemm.sparse_matrix(m, k, s, pattern, seed=9), B, 4)[1].cycles
-        for s in (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+        for s in (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999)
     ]
     assert cycles == sorted(cycles, reverse=True)
     assert cycles[-1] < cycles[0] / 4
 
 
 def test_sparse_matrix_patterns_nest_and_hit_their_sparsity():
-    for pattern in ("random", "2:4", "block"):
+    for pattern in ("random", "2:4", "block", "moe"):
         a = gemm.sparse_matrix(64, 64, 0.5, pattern, seed=2)
         b = gemm.sparse_matrix(64, 64, 0.75, pattern, seed=2)
         assert np.all((b != 0) <= (a != 0))  # the sparser matrix's nonzeros are a's
@@ -96,6 +96,17 @@ def test_sparse_matrix_patterns_nest_and_hit_their_sparsity():
         assert abs(1 - np.count_nonzero(a) / a.size - 0.5) < 0.1
     two_four = gemm.sparse_matrix(8, 16, 0.5, "2:4", seed=1)
     assert np.all(np.count_nonzero(two_four.reshape(8, 4, 4), axis=2) == 2)
+    one_four = gemm.sparse_matrix(8, 16, 0.95, "2:4", seed=1)
+    assert np.all(np.count_nonzero(one_four.reshape(8, 4, 4), axis=2) == 1)
+    for s, active in ((0.0, 8), (0.5, 4), (0.75, 2), (0.9, 1), (0.99, 1)):
+        moe = gemm.sparse_matrix(16, 64, s, "moe", seed=3).reshape(16, 8, 8)
+        used = np.count_nonzero(moe, axis=2)  # nonzeros per (row, expert block)
+        assert np.all(np.isin(used, (0, 8))), "an expert block is used whole or not at all"
+        assert np.all((used == 8).sum(axis=1) == active)
+    with pytest.raises(ValueError, match="divisible by 8 experts"):
+        gemm.sparse_matrix(8, 12, 0.5, "moe")
+    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+        gemm.sparse_matrix(8, 8, 1.0)
 
 
 def _bank_groups(addr, width_bytes, arch="wse3"):
@@ -257,7 +268,7 @@ def test_bench_gemm_matrix_market_input(tmp_path, rng):
     [
         (["--mesh", "4x2"], "must be square"),
         (["--m", 10, "--mesh", "4x4"], "--m = 10 must be a positive multiple of the mesh side 4"),
-        (["--sparsity", "0,1.5"], "must lie in [0, 1]"),
+        (["--sparsity", "0,1.5"], "must lie in [0, 1)"),
         (["--sparsity", "a"], "numbers separated by commas"),
     ],
 )

@@ -508,8 +508,8 @@ def _float_list(text: str):
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         _fail(f"error: --sparsity wants numbers separated by commas, got {text!r}")
-    if not values or any(not 0.0 <= v <= 1.0 for v in values):
-        _fail(f"error: --sparsity values must lie in [0, 1], got {text!r}")
+    if not values or any(not 0.0 <= v < 1.0 for v in values):
+        _fail(f"error: --sparsity values must lie in [0, 1), got {text!r}")
     return values
 
 
@@ -527,10 +527,11 @@ def _float_list(text: str):
 )
 @click.option(
     "--pattern",
-    type=click.Choice(["random", "2:4", "block"]),
+    type=click.Choice(["random", "2:4", "block", "moe"]),
     default="random",
     show_default=True,
-    help="where A's zeros are",
+    help="where A's zeros are: unstructured, 2 of every 4, 4x4 blocks, or mixture-of-experts "
+    "routing (each row uses round(8 (1 - s)) of 8 expert blocks of K)",
 )
 @click.option("--seed", default=0, show_default=True)
 @click.option(

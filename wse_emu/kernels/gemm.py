@@ -229,7 +229,8 @@ def sparse(A, B, p: int, arch: str = "wse3", overrides=None):
     return C, _record("sparse", C, result, host, A16, B16, p, arch, False, macs)
 
 
-PATTERNS = ("random", "2:4", "block")
+PATTERNS = ("random", "2:4", "block", "moe")
+MOE_EXPERTS = 8  # the moe pattern's experts: K is split into this many blocks
 
 
 def sparse_matrix(
@@ -238,10 +239,13 @@ def sparse_matrix(
     """An m x k fp16 matrix with the given fraction of zeros. For one seed the nonzeros at a
     higher sparsity are a subset of those at a lower one (same values), so work can only
     fall as sparsity rises. random: unstructured; 2:4: in every 4 consecutive elements of a
-    row keep round(4 (1 - sparsity)) of the largest; block: block x block tiles dropped
-    whole."""
-    if not 0.0 <= sparsity <= 1.0:
-        raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
+    row keep max(1, round(4 (1 - sparsity))) of the largest (so at most 75% zeros); block:
+    block x block tiles dropped whole; moe: K split into MOE_EXPERTS expert blocks, each
+    row (a token) routed to max(1, round(experts x (1 - sparsity))) of them, chosen at
+    random per row, and dense inside them (a mixture-of-experts FFN; the sparsity is
+    quantised to steps of 1/experts)."""
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
     if pattern not in PATTERNS:
         raise ValueError(f"unknown pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
     rng = np.random.default_rng(seed)
@@ -254,7 +258,15 @@ def sparse_matrix(
             raise ValueError(f"the 2:4 pattern needs K divisible by 4, got {k}")
         groups = np.abs(values.astype(np.float32)).reshape(m, k // 4, 4)
         rank = np.argsort(np.argsort(-groups, axis=2), axis=2)  # 0 = largest in its group
-        keep = (rank < int(round(4 * (1.0 - sparsity)))).reshape(m, k)
+        keep = (rank < max(1, int(round(4 * (1.0 - sparsity))))).reshape(m, k)
+    elif pattern == "moe":
+        if k % MOE_EXPERTS:
+            raise ValueError(f"the moe pattern needs K divisible by {MOE_EXPERTS} experts, got {k}")
+        active = max(1, int(round(MOE_EXPERTS * (1.0 - sparsity))))
+        order = np.argsort(rng.random((m, MOE_EXPERTS)), axis=1)  # each row's routing order
+        chosen = np.zeros((m, MOE_EXPERTS), bool)
+        np.put_along_axis(chosen, order[:, :active], True, axis=1)
+        keep = np.repeat(chosen, k // MOE_EXPERTS, axis=1)
     else:
         if m % block or k % block:
             raise ValueError(f"the block pattern needs M and K divisible by {block}")
