@@ -446,7 +446,13 @@ def _debug_loop(session, commands, batch, banner=False) -> int:
     help="run the debugger commands in this file, then exit with the program's status",
 )
 @click.option("--batch", is_flag=True, help="scripted: print no prompt or command echo")
-def debug(prog, mesh, arch, overrides, consts, inputs, tile, commands, batch):
+@click.option(
+    "--record",
+    "record",
+    is_flag=True,
+    help="start recording at once, for reverse-stepi, reverse-continue and goto",
+)
+def debug(prog, mesh, arch, overrides, consts, inputs, tile, commands, batch, record):
     """Step-debug PROG on a mesh: breakpoints, watchpoints (memory, color, link), stepping a
     tile, inspection, and `why` for hangs. Commands follow gdb; type `help` in the session.
     Exit status when scripted: 0 the program finished, 3 it faulted or deadlocked, 4 the
@@ -464,6 +470,8 @@ def debug(prog, mesh, arch, overrides, consts, inputs, tile, commands, batch):
             session.set_focus(*_tile(tile))
         except DebugError as e:
             _fail(f"error: --tile: {e}")
+    if record:
+        session.record_start()
     sys.exit(_debug_loop(session, commands, batch))
 
 

@@ -8,7 +8,7 @@ import re
 
 from .session import DebugError, Session
 
-INFO_TOPICS = ("breakpoints", "registers", "dsds", "tasks", "queues", "routes", "stats")
+INFO_TOPICS = ("breakpoints", "registers", "dsds", "tasks", "queues", "routes", "stats", "record")
 ALIASES = {
     "si": "stepi",
     "s": "step",
@@ -22,8 +22,13 @@ ALIASES = {
     "n": "next",
     "bt": "backtrace",
     "where": "backtrace",
+    "reverse-stepi": "reverse_stepi",
+    "rsi": "reverse_stepi",
+    "reverse-continue": "reverse_continue",
+    "rc": "reverse_continue",
 }
-REPEATABLE = ("stepi", "step", "next", "continue", "finish")  # Enter repeats these, as in gdb
+# Enter repeats these, as in gdb
+REPEATABLE = ("stepi", "step", "next", "continue", "finish", "reverse_stepi", "reverse_continue")
 
 
 def _tile(text: str) -> tuple:
@@ -70,6 +75,8 @@ class Debugger(cmd.Cmd):
         word, _, rest = line.strip().partition(" ")
         if word.startswith("x/"):
             return f"x {word[1:]} {rest}"
+        if word == "help":
+            rest = ALIASES.get(rest.strip(), rest)
         return f"{ALIASES.get(word, word)} {rest}".strip()
 
     def onecmd(self, line):
@@ -168,6 +175,44 @@ class Debugger(cmd.Cmd):
         """finish: run until the focused tile's current task ends."""
         self.say(self.s.finish())
 
+    # ------------------------------------------------------------------ reverse execution
+    def do_record(self, arg):
+        """record: start recording, so reverse-stepi, reverse-continue and goto can go back
+        to any point after this one (the mesh is copied every INTERVAL steps, default 64).
+        record stop: end it and free the copies. record interval N: copy every N steps
+        (fewer copies use less memory; going back then replays more). info record: the
+        cost."""
+        words = arg.split()
+        if not words:
+            self.say(self.s.record_start())
+        elif words == ["stop"]:
+            self.say(self.s.record_stop())
+        elif len(words) == 2 and words[0] == "interval":
+            self.say(self.s.record_interval(_count(words[1], "record interval")))
+        else:
+            raise DebugError("usage: record | record stop | record interval N")
+
+    def do_reverse_stepi(self, arg):
+        """reverse-stepi [N] (rsi): back N instructions of the focused tile (default 1);
+        needs `record`."""
+        n = _count(arg, "reverse-stepi") if arg.strip() else 1
+        if not 0 < n < 1 << 62:
+            raise DebugError("reverse-stepi needs a positive count")
+        self.say(self.s.reverse_stepi(n))
+
+    def do_reverse_continue(self, arg):
+        """reverse-continue (rc): back to the last point where a breakpoint or watchpoint
+        stopped, or would have stopped, a forward run; needs `record`."""
+        self.say(self.s.reverse_continue())
+
+    def do_goto(self, arg):
+        """goto CYCLE: forwards or backwards to the first point where the focused tile's
+        clock is >= CYCLE (breakpoints are not checked on the way); needs `record`."""
+        cycle = _count(arg, "goto")
+        if not 0 <= cycle < 1 << 62:
+            raise DebugError(f"goto needs a cycle in [0, 2**62), got {cycle}")
+        self.say(self.s.goto(cycle))
+
     # ------------------------------------------------------------------ breakpoints
     def _break(self, arg, temporary):
         m = re.fullmatch(r"\s*(\S+)(?:\s+tile\s+([\d, ()]+?)|\s+(all))?(?:\s+if\s+(.+))?\s*", arg)
@@ -242,6 +287,7 @@ class Debugger(cmd.Cmd):
                 "queues": "queues",
                 "routes": "routes",
                 "stats": "tile_stats",
+                "record": "record_info",
             }[topic]
             self.say(getattr(self.s, name)())
 
@@ -302,9 +348,11 @@ class Debugger(cmd.Cmd):
         p = self.s.pe(*_tile(arg)) if arg.strip() else None
         self.say(self.s.why(p))
 
+    # ------------------------------------------------------------------ completion
     def completenames(self, text, *ignored):
         names = super().completenames(text, *ignored)
-        return [n for n in names if n != "EOF"]
+        names += [a for a in ("reverse-stepi", "reverse-continue") if a.startswith(text)]
+        return [n for n in names if n != "EOF" and "_" not in n]
 
 
 def run_commands(session: Session, lines, stdout, echo=True) -> Debugger:

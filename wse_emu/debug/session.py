@@ -15,6 +15,8 @@ from ..asm.disasm import disassemble
 from ..engine import kinds as K
 from ..engine.state import MAX_WATCH
 from ..runtime import Mesh, RunResult
+from .record import DebugError, Entry, Recording
+from .reverse import ReverseMixin
 
 DIR_NAMES = ("north", "east", "south", "west", "ramp")
 STATE_CHARS = {
@@ -35,10 +37,6 @@ NP_TYPES = {
     "i32": np.int32,
     "x": np.uint32,
 }
-
-
-class DebugError(Exception):
-    """A command the session cannot carry out; the message says why."""
 
 
 @dataclass
@@ -68,7 +66,7 @@ class Watch:
     extra: dict = field(default_factory=dict)
 
 
-class Session:
+class Session(ReverseMixin):
     """lag: the lag window while debugging. 1 runs the mesh in near lockstep, so when the run
     stops every tile is within a cycle or so of the one that stopped it (with the default
     window of `run`, others could be hundreds of cycles ahead)."""
@@ -87,6 +85,11 @@ class Session:
         self.focus = self.xy(int(placed[0])) if len(placed) else (0, 0)
         self.last: RunResult | None = None
         self._at_break: int | None = None  # a tile stopped before a breakpoint's instruction
+        self.rec: Recording | None = None  # reverse execution (record.py), off until `record`
+        self._replaying = False
+        self._interrupted = False
+        self._config_version = 0  # bumped when breakpoints or watchpoints change
+        self._config_cache = (-1, None)
 
     # ------------------------------------------------------------------ places
     def xy(self, p: int) -> tuple:
@@ -154,7 +157,7 @@ class Session:
         bp = Breakpoint(self._num, pcs, locs[0][1], tiles, cond, temporary)
         self._num += 1
         self.breakpoints[bp.num] = bp
-        self._sync()
+        self._changed()
         return bp
 
     def delete(self, nums=None):
@@ -168,14 +171,14 @@ class Session:
                 del self.watches[n]
             else:
                 raise DebugError(f"no breakpoint or watchpoint {n}")
-        self._sync()
+        self._changed()
 
     def enable(self, nums, on: bool):
         for n in nums:
             if n not in self.breakpoints:
                 raise DebugError(f"no breakpoint {n}")
             self.breakpoints[n].enabled = on
-        self._sync()
+        self._changed()
 
     # ------------------------------------------------------------------ watchpoints
     def add_watch(self, w: Watch) -> Watch:
@@ -185,7 +188,7 @@ class Session:
         w.num = self._num
         self._num += 1
         self.watches[w.num] = w
-        self._sync()
+        self._changed()
         return w
 
     def watch_symbol(self, text: str) -> Watch:
@@ -227,6 +230,11 @@ class Session:
         return self.add_watch(Watch(0, "link", tile, f"link {tile} {direction}", link=link))
 
     # ------------------------------------------------------------------ engine sync
+    def _changed(self):
+        """Breakpoints or watchpoints changed: tell the engine, and the recording's log."""
+        self._config_version += 1
+        self._sync()
+
     def _sync(self, stepping=False):
         S = self.S
         S.bp[:] = 0
@@ -267,9 +275,26 @@ class Session:
         return self.last
 
     def cont(self, max_cycles=None) -> list[str]:
-        """Run until a breakpoint or watchpoint triggers, or the run ends."""
-        self._sync()
-        return self._resume(max_cycles)
+        """Run until a breakpoint or watchpoint triggers, or the run ends (or the slowest
+        running tile passes max_cycles)."""
+        return self._advance("cont", max_cycles or 0)
+
+    def _advance(self, kind: str, arg: int = 0) -> list[str]:
+        """One forward unit (record.Entry), logged when recording."""
+        entry = None
+        if self.rec is not None and not self._replaying:
+            entry = Entry(kind, arg, self.focus, self._at_break, self._config())
+        self._interrupted = False
+        if kind == "step":
+            out = self._step_one()
+        elif kind == "finish":
+            out = self._finish_one()
+        else:
+            self._sync()
+            out = self._resume(arg or None)
+        if entry is not None:
+            self.rec.add(entry, self._mark(), replayable=not self._interrupted)
+        return out
 
     def _resume(self, max_cycles=None) -> list[str]:
         """Run on; Ctrl-C stops the run between engine batches and returns to the prompt."""
@@ -282,6 +307,7 @@ class Session:
             # unseen; without it, at worst the breakpoint it sat on reports once more
             self.S.misc[K.M_SKIP_PE] = -1
             self._sync()
+            self._interrupted = True
             return ["Interrupted.", self.status_line()]
 
     def _run_until_stop(self, max_cycles=None) -> list[str]:
@@ -328,6 +354,7 @@ class Session:
             bp.hits += 1
             if bp.temporary:
                 del self.breakpoints[bp.num]
+                self._config_version += 1
             self._at_break = p
             kind = "Temporary breakpoint" if bp.temporary else "Breakpoint"
             return [f"{kind} {bp.num}, {bp.where} on tile {self.xy(p)}"]
@@ -470,15 +497,43 @@ class Session:
         return self.fp
 
     def stepi(self, n: int = 1) -> list[str]:
+        """n instructions of the focused tile, one engine stop each. Where the other tiles
+        are at a stop depends on the stops before it, so stepi 4 is four stepi 1: going
+        back and stepping again then reaches the same state bit for bit."""
         p = self.fp
+        self._runs_on(p)
+        out = []
+        for _ in range(n):
+            out = self._advance("step")
+            if self._interrupted or not self._stepped(p):
+                break
+            if int(self.S.pe[p, K.P_STATE]) in (K.S_HALT, K.S_FAULT, K.S_OFF):
+                break
+        return out
+
+    def _runs_on(self, p):
         state = int(self.S.pe[p, K.P_STATE])
         if state in (K.S_HALT, K.S_FAULT, K.S_OFF):
-            raise DebugError(f"tile {self.focus} is {K.STATE_NAMES[state]}: it runs no more")
+            raise DebugError(f"tile {self.xy(p)} is {K.STATE_NAMES[state]}: it runs no more")
+
+    def _stepped(self, p) -> bool:
+        """Did the last unit end with tile p's step (not a breakpoint, an event or the end)?"""
+        misc = self.S.misc
+        return (
+            self.last is not None
+            and self.last.status == "stopped"
+            and int(misc[K.M_STOP_WHY]) == K.STOP_STEP
+            and int(misc[K.M_STOP_PE]) == p
+        )
+
+    def _step_one(self) -> list[str]:
+        p = self.fp
+        self._runs_on(p)
         misc = self.S.misc
         self._sync(stepping=True)
         misc[K.M_SKIP_PE] = p
         misc[K.M_STEP_PE] = p
-        misc[K.M_STEP_LEFT] = int(self.S.pe[p, K.P_INSTR]) + n
+        misc[K.M_STEP_LEFT] = int(self.S.pe[p, K.P_INSTR]) + 1
         out = self._resume()
         misc[K.M_STEP_PE] = -1
         return out
@@ -538,10 +593,12 @@ class Session:
         raise DebugError(f"no register ${name}; registers: $r0-$r15, $f0-$f15, $pc, $clock")
 
     def until(self, cycle: int) -> list[str]:
-        self._sync()
-        return self._resume(max_cycles=cycle)
+        return self.cont(max_cycles=cycle)
 
     def finish(self) -> list[str]:
+        return self._advance("finish")
+
+    def _finish_one(self) -> list[str]:
         p = self.fp
         if int(self.S.pe[p, K.P_STATE]) in (K.S_HALT, K.S_FAULT, K.S_OFF):
             raise DebugError(f"tile {self.focus} runs no task")

@@ -1,0 +1,206 @@
+"""Reverse execution for the Session: record, reverse-stepi, reverse-continue, goto. Every
+target is a point of the recording (reached by exact replay, record.py) or a forward run
+from the last point before it, so what you see going back is what a forward run showed."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ..engine import kinds as K
+from ..runtime import RunResult
+from .record import DEFAULT_INTERVAL, DebugError, Mark, Recording, pe_columns, restore
+
+NO_RECORD = "reverse execution needs a recording: type 'record' first (from then on the mesh is "
+NO_RECORD += "copied every few steps, so you can go back to any point after it)"
+
+
+class ReverseMixin:
+    """Session methods for the recording (the Session holds rec, _replaying, focus, ...)."""
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _config(self):
+        """The breakpoints and watchpoints as they are now, copied once per change."""
+        version, cfg = self._config_cache
+        if version != self._config_version:
+            cfg = copy.deepcopy((self.breakpoints, self.watches))
+            self._config_cache = (self._config_version, cfg)
+        return cfg
+
+    def _mark(self) -> Mark:
+        instr, clock = pe_columns(self.S)
+        hits = {n: o.hits for n, o in [*self.breakpoints.items(), *self.watches.items()]}
+        status = self.last.status if self.last is not None else "none"
+        return Mark(self._at_break, hits, status, instr, clock, int(instr.sum()))
+
+    def _need_rec(self) -> Recording:
+        if self.rec is None:
+            raise DebugError(NO_RECORD)
+        return self.rec
+
+    # ------------------------------------------------------------------ commands
+    def record_start(self, interval: int | None = None) -> list[str]:
+        if self.rec is not None:
+            raise DebugError("already recording (record stop ends it)")
+        n = DEFAULT_INTERVAL if interval is None else interval
+        self.rec = Recording(self.S, self._mark(), n)
+        return [f"Recording from here: a snapshot of the mesh every {n} steps."]
+
+    def record_stop(self) -> list[str]:
+        self._need_rec()
+        self.rec = None
+        return ["Recording stopped; its snapshots are freed."]
+
+    def record_interval(self, n: int) -> list[str]:
+        if n < 1:
+            raise DebugError("the snapshot interval must be at least 1")
+        if self.rec is not None:
+            self.rec.interval = n
+        return [f"Snapshot interval: {n} steps."]
+
+    def record_info(self) -> list[str]:
+        rec = self.rec
+        if rec is None:
+            return ["Not recording (type 'record' to start)."]
+        snap, log = rec.nbytes()
+        p = self.fp
+        first, last = int(rec.marks[0].clock[p]), int(self.S.pe[p, K.P_CLOCK])
+        return [
+            f"Recording: {rec.now} steps logged since its start "
+            f"(tile {self.focus}: cycles {first}-{last})",
+            f"snapshot interval {rec.interval} steps; {len(rec.snaps)} snapshots, "
+            f"{snap} bytes; log {log} bytes",
+        ]
+
+    # ------------------------------------------------------------------ replay
+    def _goto_point(self, k: int):
+        """The state at point k of the recording, replayed from the snapshot before it."""
+        rec = self.rec
+        base = rec.base(k)
+        restore(self.S, rec.snaps[base])
+        current = (self.breakpoints, self.watches, self.focus)
+        self._replaying = True
+        try:
+            for e in rec.entries[base:k]:
+                self.breakpoints, self.watches = copy.deepcopy(e.config)
+                self.focus, self._at_break = e.focus, e.at_break
+                self._advance(e.kind, e.arg)
+                if self._interrupted:
+                    raise DebugError("interrupted while replaying the recording")
+        finally:
+            self._replaying = False
+            self.breakpoints, self.watches, self.focus = current
+        m = rec.marks[k]
+        self._at_break = m.at_break
+        for n, o in [*self.breakpoints.items(), *self.watches.items()]:
+            o.hits = m.hits.get(n, 0)
+        self.last = RunResult(m.status, self.mesh.stats()) if m.status != "none" else None
+        self._sync()
+
+    def _back_to(self, k: int):
+        self._goto_point(k)
+        self.rec.truncate(k)
+
+    # ------------------------------------------------------------------ reverse commands
+    def reverse_stepi(self, n: int = 1) -> list[str]:
+        """Back to where the focused tile had run n fewer instructions: the last recorded
+        point where it had run at most that many, then forward by single steps."""
+        rec = self._need_rec()
+        p = self.fp
+        target = int(self.S.pe[p, K.P_INSTR]) - n
+        start = int(rec.marks[0].instr[p])
+        if target < start:
+            ran = int(self.S.pe[p, K.P_INSTR]) - start
+            self._back_to(0)
+            return [
+                f"reached the start of the recording (tile {self.focus} had run {ran} "
+                "instructions since it): no more history to go back into",
+                self.status_line(),
+            ]
+        k = int(np.flatnonzero(rec.column("instr", p) <= target)[-1])
+        self._back_to(k)
+        left = target - int(self.S.pe[p, K.P_INSTR])
+        return self.stepi(left) if left > 0 else [self.status_line()]
+
+    def reverse_continue(self) -> list[str]:
+        """Back to the last stop before this point that a forward continue, with the
+        breakpoints and watchpoints set now, makes: found by continuing from snapshots
+        (the latest first), then reached by continuing from the last recorded point before
+        it, so the state does not depend on the snapshot interval."""
+        rec = self._need_rec()
+        total = rec.marks[-1].total
+        horizon = int(rec.marks[-1].clock.max()) + 1  # no stop before now lies past it
+        for base in sorted((j for j in rec.snaps if j < rec.now), reverse=True):
+            stops = self._scan(base, total, horizon)
+            if not stops:
+                continue
+            pe, count = stops[-1]  # that tile, about to run its instruction count + 1
+            before = np.flatnonzero(rec.column("instr", pe)[: rec.now] < count)
+            k = max(base, int(before[-1])) if len(before) else base
+            n = len(self._scan(k, total, horizon)) if k > base else len(stops)
+            self._back_to(k if n else base)
+            out = []
+            for _ in range(n or len(stops)):  # the stops found, as a forward run makes them
+                out = self.cont()
+            return out
+        self._back_to(0)
+        return [
+            "no breakpoint or watchpoint stops between the start of the recording and "
+            "here; at its start",
+            self.status_line(),
+        ]
+
+    def _scan(self, base: int, total: int, horizon: int) -> list[tuple[int, int]]:
+        """The stops forward continues from point base make before the mesh has run
+        `total` instructions (the current point's count): (tile, its instructions) each."""
+        config = copy.deepcopy((self.breakpoints, self.watches))
+        focus = self.focus
+        self._goto_point(base)
+        self._replaying = True  # a search: nothing of it is logged
+        stops = []
+        try:
+            while True:
+                self.cont(max_cycles=horizon)
+                done = self.last.status != "stopped" or self._interrupted
+                if done or int(self.S.pe[:, K.P_INSTR].sum()) >= total:
+                    return stops
+                pe = int(self.S.misc[K.M_STOP_PE])
+                stops.append((pe, int(self.S.pe[pe, K.P_INSTR])))
+        finally:
+            self._replaying = False
+            self.breakpoints, self.watches = config
+            self.focus = focus
+
+    def goto(self, cycle: int) -> list[str]:
+        """To the first point where the focused tile's clock is >= cycle: back to the last
+        recorded point before it (if it lies behind), then single steps of the tile with
+        breakpoints off."""
+        rec = self._need_rec()
+        p = self.fp
+        clocks = rec.column("clock", p)
+        note = []
+        if cycle < clocks[0]:
+            note = [f"cycle {cycle} is before the start of the recording (cycle {clocks[0]})"]
+        if cycle <= int(self.S.pe[p, K.P_CLOCK]):
+            before = np.flatnonzero(clocks < cycle)
+            self._back_to(int(before[-1]) if len(before) else 0)
+        out = [self.status_line()]
+        kept = (self.breakpoints, self.watches)
+        self.breakpoints, self.watches = {}, {}
+        self._config_version += 1
+        try:
+            while int(self.S.pe[p, K.P_CLOCK]) < cycle:
+                state = int(self.S.pe[p, K.P_STATE])
+                if state in (K.S_HALT, K.S_FAULT, K.S_OFF):
+                    out = [f"tile {self.focus} is {K.STATE_NAMES[state]} before cycle {cycle}"]
+                    out.append(self.status_line())
+                    break
+                out = self.stepi(1)
+                if self._interrupted or not self._stepped(p):
+                    break
+        finally:
+            self.breakpoints, self.watches = kept
+            self._config_version += 1
+            self._sync()
+        return note + out
