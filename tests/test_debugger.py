@@ -651,3 +651,89 @@ def test_list_takes_a_label_and_bad_arguments_are_errors(tmp_path):
     assert section(out, "list nowhere")[0].startswith("error: no line or label 'nowhere'")
     assert section(out, "list 999") == ["error: line 999 is outside the program (1-10)"]
     assert section(out, "stepi abc") == ["error: stepi wants a number, got 'abc'"]
+
+
+WHY_PROGRAM = """; R waits for color 1 from A or B; A waits for C, C for D (halted); B waits for R
+.program R
+main:
+    recv r1, 1
+    send 2, r1
+    halt
+.program A
+main:
+    recv r1, 3
+    send 1, r1
+    halt
+.program B
+main:
+    recv r1, 2
+    send 1, r1
+    halt
+.program C
+main:
+    recv r1, 4
+    send 3, r1
+    halt
+.program D
+main:
+    halt
+.layout
+.place A at 0, 0 size 1, 1
+.place R at 1, 0 size 1, 1
+.place B at 2, 0 size 1, 1
+.place C at 0, 1 size 1, 1
+.place D at 1, 1 size 1, 1
+.route 1 at 0, 0 size 1, 1 rx ramp tx east
+.route 1 at 2, 0 size 1, 1 rx ramp tx west
+.route 1 at 1, 0 size 1, 1 rx west, east tx ramp
+.route 2 at 1, 0 size 1, 1 rx ramp tx east
+.route 2 at 2, 0 size 1, 1 rx west tx ramp
+.route 3 at 0, 1 size 1, 1 rx ramp tx north
+.route 3 at 0, 0 size 1, 1 rx south tx ramp
+.route 4 at 1, 1 size 1, 1 rx ramp tx west
+.route 4 at 0, 1 size 1, 1 rx east tx ramp
+"""
+
+
+def test_why_follows_every_sender_of_the_color_a_tile_waits_for(tmp_path):
+    """R's color can come from A and from B: both chains are followed, A's to the halted D
+    through C, B's around the cycle back to R."""
+    prog = tmp_path / "why.wsa"
+    prog.write_text(WHY_PROGRAM)
+    code, out = debug(prog, ["continue", "why 1,0"], "--mesh", "3x2")
+    assert code == 3
+    linked = assemble(WHY_PROGRAM, 3, 2)
+    at = {"A": (0, 0), "R": (1, 0), "B": (2, 0), "C": (0, 1)}
+    pcs = {n: linked.image_at(*xy).labels["main"] for n, xy in at.items()}
+    assert section(out, "why 1,0") == [
+        f"tile (1, 0) pc {pcs['R']} waits for a wavelet of color 1; it can come from "
+        "(0, 0), (2, 0)",
+        f"  tile (0, 0) pc {pcs['A']} waits for a wavelet of color 3; it can come from (0, 1)",
+        f"  tile (0, 1) pc {pcs['C']} waits for a wavelet of color 4; it can come from (1, 1)",
+        "    every tile that could send it has halted: it will never come",
+        f"  tile (2, 0) pc {pcs['B']} waits for a wavelet of color 2; it can come from (1, 0)",
+        "  deadlock: a cycle of waits: (1, 0) -> (2, 0) -> (1, 0)",
+    ]
+
+
+def test_why_output_is_bounded_on_a_long_chain(tmp_path):
+    """A row of W tiles, each waiting for its east neighbour: one line per tile up to the
+    bound, then a note."""
+    from wse_emu.debug.session import WHY_LINES
+
+    w = WHY_LINES + 10
+    prog = tmp_path / "chain.wsa"
+    text = ".program ev\nmain:\n    recv r1, 0\n    halt\n"
+    text += ".program od\nmain:\n    recv r1, 1\n    halt\n.layout\n"
+    for x in range(w):  # tile x receives color x % 2 from tile x + 1
+        text += f".place {'od' if x % 2 else 'ev'} at {x}, 0 size 1, 1\n"
+        if x + 1 < w:
+            text += f".route {x % 2} at {x}, 0 size 1, 1 rx east tx ramp\n"
+            text += f".route {x % 2} at {x + 1}, 0 size 1, 1 rx ramp tx west\n"
+    prog.write_text(text)
+    _, out = debug(prog, ["continue", "why 0,0"], "--mesh", f"{w}x1")
+    lines = section(out, "why 0,0")
+    assert len(lines) == WHY_LINES + 1
+    assert lines[0].startswith("tile (0, 0) pc 0 waits for a wavelet of color 0")
+    assert lines[WHY_LINES - 1].startswith(f"tile ({WHY_LINES - 1}, 0) pc")
+    assert lines[-1].startswith(f"... (more than {WHY_LINES} lines")

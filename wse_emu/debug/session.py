@@ -19,6 +19,7 @@ from .record import DebugError, Entry, Recording
 from .reverse import ReverseMixin
 
 DIR_NAMES = ("north", "east", "south", "west", "ramp")
+WHY_LINES = 40  # `why` on a large mesh stays readable
 STATE_CHARS = {
     K.S_OFF: ".",
     K.S_RUN: "R",
@@ -100,6 +101,10 @@ class Session(ReverseMixin):
             size = f"{self.mesh.width}x{self.mesh.height}"
             raise DebugError(f"tile ({x},{y}) is outside the {size} mesh")
         return y * self.mesh.width + x
+
+    def placed_tiles(self) -> list[tuple]:
+        """The tiles a program is placed on, row by row."""
+        return [self.xy(int(p)) for p in np.flatnonzero(self.linked.pe_image >= 0)]
 
     @property
     def fp(self) -> int:
@@ -863,57 +868,66 @@ class Session(ReverseMixin):
         return sorted(sources)
 
     def why(self, p: int | None = None) -> list[str]:
-        """The wait-for chain from tile p: on whom it waits, on whom that one waits, ...
-        until a tile that is running, halted or faulted, or a cycle (a deadlock)."""
+        """The wait-for graph from tile p: on whom it waits, on whom each of those waits, ...
+        following every upstream sender, until tiles that run, halted or faulted, or a
+        cycle (a deadlock). A tile reached twice is explained once; a tile with several
+        senders indents their explanations. At most WHY_LINES lines."""
         p = self.fp if p is None else p
-        out, chain = [], []
-        while True:
-            if p in chain:
-                loop = chain[chain.index(p) :] + [p]
-                cycle = " -> ".join(str(self.xy(q)) for q in loop)
-                out.append(f"deadlock: a cycle of waits: {cycle}")
-                return out
-            chain.append(p)
-            state = int(self.S.pe[p, K.P_STATE])
-            head = f"tile {self.xy(p)} pc {int(self.S.pe[p, K.P_PC])}"
-            if state == K.S_RECV:
-                color = int(self.S.pe[p, K.P_WAIT])
-                srcs = self.upstream(p, color)
-                if not srcs:
-                    out.append(
-                        f"{head} waits for color {color}, but no route brings color {color} to it"
-                    )
-                    return out
-                live = [q for q in srcs if int(self.S.pe[q, K.P_STATE]) not in (K.S_HALT, K.S_OFF)]
-                names = ", ".join(str(self.xy(q)) for q in srcs)
-                out.append(f"{head} waits for a wavelet of color {color}; it can come from {names}")
-                if not live:
-                    out.append("  every tile that could send it has halted: it will never come")
-                    return out
-                p = live[0]
-            elif state == K.S_SEND:
-                q = int(self.S.pe[p, K.P_WAITPE])
-                out.append(
-                    f"{head} waits for room in tile {self.xy(q)}'s queue for color "
-                    f"{int(self.S.pe[p, K.P_WAIT])}"
+        out, done = [], set()
+        todo = [(p, (), 0)]  # (tile, the chain that led to it, indent)
+        while todo and len(out) < WHY_LINES:
+            q, path, indent = todo.pop()
+            pad = "  " * indent
+            if q in path:
+                loop = path[path.index(q) :] + (q,)
+                cycle = " -> ".join(str(self.xy(t)) for t in loop)
+                out.append(f"{pad}deadlock: a cycle of waits: {cycle}")
+                continue
+            if q in done:
+                out.append(f"{pad}tile {self.xy(q)}: see above")
+                continue
+            done.add(q)
+            lines, nexts = self._waits_on(q)
+            out += [pad + line for line in lines]
+            sub = indent + (len(nexts) > 1)
+            todo += [(n, path + (q,), sub) for n in reversed(nexts)]
+        if todo:
+            out.append(f"... (more than {WHY_LINES} lines; `why X,Y` on a tile above goes on)")
+        return out
+
+    def _waits_on(self, p: int) -> tuple[list[str], list[int]]:
+        """What tile p waits for, in words, and the tiles that could end the wait."""
+        state = int(self.S.pe[p, K.P_STATE])
+        head = f"tile {self.xy(p)} pc {int(self.S.pe[p, K.P_PC])}"
+        if state == K.S_RECV:
+            color = int(self.S.pe[p, K.P_WAIT])
+            srcs = self.upstream(p, color)
+            if not srcs:
+                return [
+                    f"{head} waits for color {color}, but no route brings color {color} to it"
+                ], []
+            live = [q for q in srcs if int(self.S.pe[q, K.P_STATE]) not in (K.S_HALT, K.S_OFF)]
+            names = ", ".join(str(self.xy(q)) for q in srcs)
+            lines = [f"{head} waits for a wavelet of color {color}; it can come from {names}"]
+            if not live:
+                lines.append("  every tile that could send it has halted: it will never come")
+            return lines, live
+        if state == K.S_SEND:
+            q = int(self.S.pe[p, K.P_WAITPE])
+            color = int(self.S.pe[p, K.P_WAIT])
+            return [f"{head} waits for room in tile {self.xy(q)}'s queue for color {color}"], [q]
+        if state == K.S_IDLE:
+            im = self.image(p)
+            bound = [(t, n, c) for t, (n, _, c) in enumerate(im.tasks) if c >= 0]
+            blk = int(self.S.pe[p, K.P_TBLK])
+            text = (
+                ", ".join(
+                    f"{n} on color {c}" + (" (blocked)" if blk >> t & 1 else "")
+                    for t, n, c in bound
                 )
-                p = q
-            elif state == K.S_IDLE:
-                im = self.image(p)
-                bound = [(n, c) for n, _, c in im.tasks if c >= 0]
-                blk = int(self.S.pe[p, K.P_TBLK])
-                text = (
-                    ", ".join(
-                        f"{n} on color {c}" + (" (blocked)" if blk >> t & 1 else "")
-                        for t, (n, c) in enumerate(bound)
-                    )
-                    or "none"
-                )
-                out.append(f"{head} waits for a task to start; data tasks: {text}")
-                return out
-            elif state == K.S_UTWAIT:
-                out.append(f"{head} is {self.mesh.pe_state(p)}")
-                return out
-            else:
-                out.append(f"{head} is {K.STATE_NAMES[state]}")
-                return out
+                or "none"
+            )
+            return [f"{head} waits for a task to start; data tasks: {text}"], []
+        if state == K.S_UTWAIT:
+            return [f"{head} is {self.mesh.pe_state(p)}"], []
+        return [f"{head} is {K.STATE_NAMES[state]}"], []
