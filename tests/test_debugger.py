@@ -737,3 +737,64 @@ def test_why_output_is_bounded_on_a_long_chain(tmp_path):
     assert lines[0].startswith("tile (0, 0) pc 0 waits for a wavelet of color 0")
     assert lines[WHY_LINES - 1].startswith(f"tile ({WHY_LINES - 1}, 0) pc")
     assert lines[-1].startswith(f"... (more than {WHY_LINES} lines")
+
+
+def gemv_debugger():
+    from wse_emu.debug.repl import Debugger
+
+    m = Mesh(4, 1)
+    m.load(GEMV)
+    m.launch()
+    return Debugger(Session(m))
+
+
+def test_completion_of_commands_labels_symbols_registers_and_tiles():
+    d = gemv_debugger()
+    assert sorted(d.completenames("rev")) == ["reverse-continue", "reverse-stepi"]
+    assert "EOF" not in d.completenames("")
+    assert d.complete_break("col", "break col", 6, 9) == ["column"]
+    assert d.complete_break("", "break column tile ", 18, 18) == ["0,0", "1,0", "2,0", "3,0"]
+    assert d.complete_list("ma", "list ma", 5, 7) == ["main"]
+    assert d.complete_print("", "print ", 6, 6) == sorted(
+        set(gemv_image(0).symbols)
+        | {f"${r}{i}" for r in "rf" for i in range(16)}
+        | {"$pc", "$clock"}
+    )
+    # readline splits words at $ and ,: the completion continues the current word
+    assert d.complete_print("r1", "p $r1", 3, 5) == ["r1", "r10", "r11", "r12", "r13", "r14", "r15"]
+    assert d.complete_x("", "x/4f32 ", 7, 7) == sorted(gemv_image(0).symbols)
+    assert d.complete_watch("y", "watch y", 6, 7) == ["y"]
+    assert d.complete_tile("", "tile 2,", 7, 7) == ["0"]
+    assert d.complete_tile("", "tile ", 5, 5) == ["0,0", "1,0", "2,0", "3,0"]
+    assert d.complete_record("s", "record s", 7, 8) == ["stop"]
+
+
+def test_history_is_kept_between_sessions(tmp_path, monkeypatch):
+    readline = pytest.importorskip("readline")
+    from wse_emu.debug import repl
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    assert repl.history_path() == tmp_path / ".wse_emu_history"
+    readline.clear_history()
+    readline.add_history("break column tile 2,0")
+    assert repl.save_history()
+    readline.clear_history()
+    assert repl.load_history()
+    assert readline.get_history_item(1) == "break column tile 2,0"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert repl.save_history()
+    assert (tmp_path / "state" / "wse-emu" / "history").read_text().strip().endswith("2,0")
+
+
+def test_history_never_fails_the_session(tmp_path, monkeypatch):
+    from wse_emu.debug import repl
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocker))  # a file where a folder must go
+    assert repl.save_history() is False
+    assert repl.load_history() is False
+    monkeypatch.setitem(sys.modules, "readline", None)  # no readline at all
+    assert repl.save_history() is False
+    assert repl.load_history() is False

@@ -429,7 +429,7 @@ def _debug_loop(session, commands, batch, banner=False) -> int:
     if not sys.stdin.isatty():
         run_commands(session, sys.stdin.read().splitlines(), sys.stdout, echo=not batch)
         return _program_status(session)
-    dbg = Debugger(session)
+    dbg = Debugger(session, history=True)
     if banner:
         dbg.say("post-mortem: the run stopped here; the mesh's state is intact")
     dbg.say(session.status_line())

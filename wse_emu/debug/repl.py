@@ -4,7 +4,9 @@ terminal (readline history and tab completion), or scripted from a file or a pip
 from __future__ import annotations
 
 import cmd
+import os
 import re
+from pathlib import Path
 
 from .session import DebugError, Session
 
@@ -29,6 +31,44 @@ ALIASES = {
 }
 # Enter repeats these, as in gdb
 REPEATABLE = ("stepi", "step", "next", "continue", "finish", "reverse_stepi", "reverse_continue")
+HISTORY_LENGTH = 1000
+
+
+def history_path() -> Path:
+    """Where the command history is kept: $XDG_STATE_HOME/wse-emu/history when that is set,
+    else ~/.wse_emu_history."""
+    state = os.environ.get("XDG_STATE_HOME")
+    if state:
+        return Path(state) / "wse-emu" / "history"
+    return Path.home() / ".wse_emu_history"
+
+
+def load_history() -> bool:
+    """Read the history file into readline; False (and no error) when readline is missing
+    or the file cannot be read."""
+    try:
+        import readline
+    except ImportError:
+        return False
+    readline.set_history_length(HISTORY_LENGTH)
+    try:
+        readline.read_history_file(history_path())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def save_history() -> bool:
+    """Write readline's history; False (and no error) when it cannot."""
+    try:
+        import readline
+
+        path = history_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        readline.write_history_file(path)
+    except (ImportError, OSError, ValueError):
+        return False
+    return True
 
 
 def _tile(text: str) -> tuple:
@@ -56,13 +96,14 @@ class Debugger(cmd.Cmd):
     intro = None
     prompt = "(wse) "
 
-    def __init__(self, session: Session, stdin=None, stdout=None, echo=False):
+    def __init__(self, session: Session, stdin=None, stdout=None, echo=False, history=False):
         super().__init__(stdin=stdin, stdout=stdout)
         if stdin is not None:
             self.use_rawinput = False
         self.s = session
         self.echo = echo
         self.quit = False
+        self.history = history  # keep the readline history between sessions (a terminal)
 
     # ------------------------------------------------------------------ plumbing
     def say(self, lines):
@@ -88,14 +129,29 @@ class Debugger(cmd.Cmd):
             self.say(f"internal error, please report it: {type(e).__name__}: {e}")
         return False
 
+    def preloop(self):
+        """Command names hold '-' (reverse-stepi): let readline complete across it."""
+        try:
+            import readline
+
+            readline.set_completer_delims(readline.get_completer_delims().replace("-", ""))
+        except ImportError:
+            pass
+
     def cmdloop(self, intro=None):
         """Ctrl-C at the prompt cancels the line being typed, as in gdb; the session stays."""
-        while True:
-            try:
-                return super().cmdloop(intro)
-            except KeyboardInterrupt:
-                self.stdout.write("^C\n")
-                intro = None
+        if self.history:
+            load_history()
+        try:
+            while True:
+                try:
+                    return super().cmdloop(intro)
+                except KeyboardInterrupt:
+                    self.stdout.write("^C\n")
+                    intro = None
+        finally:
+            if self.history:
+                save_history()
 
     def emptyline(self):
         """Enter repeats the last step or continue, as in gdb; other commands are not
@@ -353,6 +409,62 @@ class Debugger(cmd.Cmd):
         names = super().completenames(text, *ignored)
         names += [a for a in ("reverse-stepi", "reverse-continue") if a.startswith(text)]
         return [n for n in names if n != "EOF" and "_" not in n]
+
+    @staticmethod
+    def _complete(items, text, line, begidx, endidx, start=None):
+        """items that extend the argument typed so far (from start, by default after the
+        command word), cut to readline's current word (readline splits at , $ and more)."""
+        if start is None:
+            start = len(line) - len(line.lstrip())
+            start += len(line.lstrip().split(" ", 1)[0])
+        while start < len(line) and line[start] == " ":
+            start += 1
+        typed = line[start:endidx]
+        cut = max(0, begidx - start)
+        return sorted({c[cut:] for c in items if c.startswith(typed)})
+
+    def _labels(self):
+        return {n for im in self.s.linked.images for n in im.labels}
+
+    def _symbols(self):
+        try:
+            return set(self.s.image().symbols)
+        except DebugError:
+            return set()
+
+    def _tiles(self):
+        return [f"{x},{y}" for x, y in self.s.placed_tiles()]
+
+    def complete_break(self, text, line, begidx, endidx):
+        """Labels and task names; tiles after `tile`."""
+        if m := re.search(r"\stile\s", line[:endidx]):
+            return self._complete(self._tiles(), text, line, begidx, endidx, m.end())
+        return self._complete(self._labels(), text, line, begidx, endidx)
+
+    complete_tbreak = complete_break
+
+    def complete_list(self, text, line, begidx, endidx):
+        return self._complete(self._labels(), text, line, begidx, endidx)
+
+    def complete_print(self, text, line, begidx, endidx):
+        regs = [f"${r}{i}" for r in "rf" for i in range(16)] + ["$pc", "$clock"]
+        return self._complete(self._symbols() | set(regs), text, line, begidx, endidx)
+
+    def complete_x(self, text, line, begidx, endidx):
+        return self._complete(self._symbols(), text, line, begidx, endidx)
+
+    def complete_watch(self, text, line, begidx, endidx):
+        return self._complete(self._symbols() | {"color", "link"}, text, line, begidx, endidx)
+
+    def complete_tile(self, text, line, begidx, endidx):
+        """The tiles a program is placed on, as X,Y."""
+        return self._complete(self._tiles(), text, line, begidx, endidx)
+
+    def complete_why(self, text, line, begidx, endidx):
+        return self.complete_tile(text, line, begidx, endidx)
+
+    def complete_record(self, text, line, begidx, endidx):
+        return self._complete(("stop", "interval"), text, line, begidx, endidx)
 
 
 def run_commands(session: Session, lines, stdout, echo=True) -> Debugger:
