@@ -407,6 +407,7 @@ def test_interactive_session_through_a_terminal(gemv_inputs):
         ],
         encoding="utf-8",
         timeout=120,
+        env=home_env(d),
     )
     child.expect(r"tile \(0, 0\) pc \d+ .*running")
     child.expect_exact("(wse) ")
@@ -418,6 +419,51 @@ def test_interactive_session_through_a_terminal(gemv_inputs):
             ("print y[0:2]", r"y\[0:2\] = \["),
         ],
     )
+    quit_with(child, 4)
+
+
+def home_env(home):
+    """The environment with HOME at home: the session's history file goes there."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
+    env["HOME"] = str(home)
+    return env
+
+
+def test_tab_completion_and_history_in_a_terminal(tmp_path):
+    """Tab completes a hyphenated command and a label; the next session recalls the last
+    command with the up arrow."""
+    import pexpect
+
+    def session():
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "wse_emu.cli", "debug", str(GEMV)],
+            encoding="utf-8",
+            timeout=120,
+            env=home_env(tmp_path),
+        )
+        child.expect_exact("(wse) ")
+        return child
+
+    child = session()
+    converse(child, [("record", "Recording from here")])
+    child.send("break col\t")
+    child.expect_exact("break column")
+    converse(child, [(" tile 2,0", "Breakpoint 1 at pc")])
+    converse(child, [("stepi", r"pc \d+")])
+    child.send("reverse-s\t")
+    child.expect_exact("reverse-stepi")
+    converse(child, [("", r"tile \(0, 0\) pc \d+")])
+    quit_with(child, 4)
+    assert "reverse-stepi" in (tmp_path / ".wse_emu_history").read_text()
+    child = session()
+    child.send("\x1b[A\x1b[A")  # two commands back: reverse-stepi, then quit was the last
+    child.expect_exact("reverse-stepi")
+    child.sendline("")
+    child.expect("error: reverse execution needs a recording")
+    child.expect_exact("(wse) ")
     quit_with(child, 4)
 
 
@@ -448,7 +494,11 @@ def test_ctrl_c_during_continue_returns_to_the_prompt(tmp_path):
     prog = tmp_path / "spin.wsa"
     prog.write_text("main:\nloop:\n    jmp loop\n")
     child = pexpect.spawn(
-        sys.executable, ["-m", "wse_emu.cli", "debug", str(prog)], encoding="utf-8", timeout=120
+        sys.executable,
+        ["-m", "wse_emu.cli", "debug", str(prog)],
+        encoding="utf-8",
+        timeout=120,
+        env=home_env(tmp_path),
     )
     child.expect_exact("(wse) ")
     child.sendline("continue")
