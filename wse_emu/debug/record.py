@@ -33,18 +33,46 @@ def run_fields(S) -> list[str]:
 
 
 def snapshot(S, previous: dict | None = None) -> dict:
-    """Copies of S's run state; an array equal to the previous snapshot's is shared."""
+    """Copies of S's run state; an array equal to the previous snapshot's is shared. SRAM,
+    most of the state, is kept per PE without its trailing zeros (a row equal to the
+    previous snapshot's is shared too)."""
     snap = {}
     for f in run_fields(S):
         a = getattr(S, f)
         old = previous.get(f) if previous else None
-        snap[f] = old if old is not None and np.array_equal(old, a) else a.copy()
+        if f == "sram8":
+            snap[f] = _rows(a, old)
+        else:
+            snap[f] = old if old is not None and np.array_equal(old, a) else a.copy()
     return snap
+
+
+def _rows(a: np.ndarray, old: list | None) -> list:
+    nonzero = a != 0
+    ends = np.where(nonzero.any(axis=1), a.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
+    rows = []
+    for i, end in enumerate(ends.tolist()):
+        row = a[i, :end]
+        if old is not None and np.array_equal(old[i], row):
+            rows.append(old[i])
+        else:
+            rows.append(row.copy())
+    return rows
 
 
 def restore(S, snap: dict) -> None:
     for f, a in snap.items():
-        getattr(S, f)[...] = a
+        if f == "sram8":
+            S.sram8[...] = 0
+            for i, row in enumerate(a):
+                S.sram8[i, : len(row)] = row
+        else:
+            getattr(S, f)[...] = a
+
+
+def _arrays(snap: dict):
+    for f, a in snap.items():
+        yield from a if f == "sram8" else [a]
 
 
 @dataclass
@@ -107,7 +135,7 @@ class Recording:
         """(bytes of the snapshots, each shared array once; bytes of the log's marks)."""
         seen, snap = set(), 0
         for s in self.snaps.values():
-            for a in s.values():
+            for a in _arrays(s):
                 if id(a) not in seen:
                     seen.add(id(a))
                     snap += a.nbytes

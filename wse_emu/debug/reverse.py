@@ -45,7 +45,7 @@ class ReverseMixin:
             raise DebugError("already recording (record stop ends it)")
         n = DEFAULT_INTERVAL if interval is None else interval
         self.rec = Recording(self.S, self._mark(), n)
-        return [f"Recording from here: a snapshot of the mesh every {n} steps."]
+        return [f"Recording from here: a snapshot of the mesh every {n} units."]
 
     def record_stop(self) -> list[str]:
         self._need_rec()
@@ -57,7 +57,7 @@ class ReverseMixin:
             raise DebugError("the snapshot interval must be at least 1")
         if self.rec is not None:
             self.rec.interval = n
-        return [f"Snapshot interval: {n} steps."]
+        return [f"Snapshot interval: {n} units."]
 
     def record_info(self) -> list[str]:
         rec = self.rec
@@ -67,10 +67,10 @@ class ReverseMixin:
         p = self.fp
         first, last = int(rec.marks[0].clock[p]), int(self.S.pe[p, K.P_CLOCK])
         return [
-            f"Recording: {rec.now} steps logged since its start "
-            f"(tile {self.focus}: cycles {first}-{last})",
-            f"snapshot interval {rec.interval} steps; {len(rec.snaps)} snapshots, "
-            f"{snap} bytes; log {log} bytes",
+            f"Recording since tile {self.focus}'s cycle {first} (now {last}): {rec.now} units "
+            "logged (a unit: one instruction of a tile, or a continue)",
+            f"a snapshot every {rec.interval} units: {len(rec.snaps)} snapshots, {snap} bytes "
+            f"({snap / 2**20:.1f} MiB); log {log} bytes",
         ]
 
     # ------------------------------------------------------------------ replay

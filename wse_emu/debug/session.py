@@ -290,13 +290,17 @@ class Session(ReverseMixin):
         if self.rec is not None and not self._replaying:
             entry = Entry(kind, arg, self.focus, self._at_break, self._config())
         self._interrupted = False
-        if kind == "step":
-            out = self._step_one()
-        elif kind == "finish":
-            out = self._finish_one()
-        else:
-            self._sync()
-            out = self._resume(arg or None)
+        try:
+            if kind == "step":
+                out = self._step_one()
+            elif kind == "finish":
+                out = self._finish_one()
+            else:
+                self._sync()
+                out = self._resume(arg or None)
+        except KeyboardInterrupt:  # between engine calls: the unit may be half done
+            self._interrupted = True
+            out = ["Interrupted.", self.status_line()]
         if entry is not None:
             self.rec.add(entry, self._mark(), replayable=not self._interrupted)
         return out
