@@ -234,8 +234,9 @@ class Debugger(cmd.Cmd):
     # ------------------------------------------------------------------ reverse execution
     def do_record(self, arg):
         """record: start recording, so reverse-stepi, reverse-continue and goto can go back
-        to any point after this one (the mesh is copied every INTERVAL steps, default 64).
-        record stop: end it and free the copies. record interval N: copy every N steps
+        to any point after this one. The mesh is copied every N units (default 64; a unit
+        is one instruction of a tile, or a continue).
+        record stop: end it and free the copies. record interval N: copy every N units
         (fewer copies use less memory; going back then replays more). info record: the
         cost."""
         words = arg.split()

@@ -13,7 +13,11 @@ from ..runtime import RunResult
 from .record import DEFAULT_INTERVAL, DebugError, Mark, Recording, pe_columns, restore
 
 NO_RECORD = "reverse execution needs a recording: type 'record' first (from then on the mesh is "
-NO_RECORD += "copied every few steps, so you can go back to any point after it)"
+NO_RECORD += "copied every few units, so you can go back to any point after it)"
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
 
 
 class ReverseMixin:
@@ -69,8 +73,9 @@ class ReverseMixin:
         return [
             f"Recording since tile {self.focus}'s cycle {first} (now {last}): {rec.now} units "
             "logged (a unit: one instruction of a tile, or a continue)",
-            f"a snapshot every {rec.interval} units: {len(rec.snaps)} snapshots, {snap} bytes "
-            f"({snap / 2**20:.1f} MiB); log {log} bytes",
+            f"a snapshot every {rec.interval} units: {len(rec.snaps)} snapshot"
+            f"{'s' if len(rec.snaps) > 1 else ''}, {snap} bytes ({_size(snap)}); "
+            f"log {log} bytes ({_size(log)})",
         ]
 
     # ------------------------------------------------------------------ replay
