@@ -285,3 +285,26 @@ def test_any_mix_of_forward_and_reverse_equals_a_forward_run(ops):
         elif op == "interval":
             s.record_interval(n)
     assert_same(state(s), forward("gemv", int(s.S.pe[p, K.P_INSTR])))
+
+
+def test_the_readme_session_is_what_the_debugger_prints(tmp_path, monkeypatch):
+    """README's "Going back" session, run again: the same output, line for line."""
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from wse_emu.cli import main
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("**Going back.**", 1)[1].split("```\n", 2)[1]
+    commands = [line[len("(wse) ") :] for line in block.splitlines() if line.startswith("(wse) ")]
+    shutil.copy(programs.path("gemv"), tmp_path / "gemv.wsa")
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.standard_normal((1, 4, 16, 32)).astype(np.float16))
+    np.save(tmp_path / "x.npy", rng.standard_normal((1, 4, 16)).astype(np.float16))
+    (tmp_path / "cmds.txt").write_text("\n".join(commands) + "\n")
+    monkeypatch.chdir(tmp_path)
+    args = ["debug", "gemv.wsa", "--in", "a=a.npy", "--in", "x=x.npy", "--tile", "2,0"]
+    r = CliRunner().invoke(main, [*args, "--record", "--commands", "cmds.txt"])
+    assert r.output == block
