@@ -388,26 +388,10 @@ def test_session_errors_are_clear():
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 def test_interactive_session_through_a_terminal(gemv_inputs):
-    import pexpect
 
     d, _, _ = gemv_inputs
-    child = pexpect.spawn(
-        sys.executable,
-        [
-            "-m",
-            "wse_emu.cli",
-            "debug",
-            str(GEMV),
-            "--mesh",
-            "4x1",
-            "--in",
-            f"a={d / 'a.npy'}",
-            "--in",
-            f"x={d / 'x.npy'}",
-        ],
-        encoding="utf-8",
-        timeout=120,
-        env=home_env(d),
+    child = spawn_debug(
+        GEMV, d, "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}"
     )
     child.expect(r"tile \(0, 0\) pc \d+ .*running")
     child.expect_exact("(wse) ")
@@ -422,28 +406,24 @@ def test_interactive_session_through_a_terminal(gemv_inputs):
     quit_with(child, 4)
 
 
-def home_env(home):
-    """The environment with HOME at home: the session's history file goes there."""
+def spawn_debug(prog, home, *args):
+    """`wse-emu debug prog *args` in a terminal, with HOME at home (its history goes there)."""
     import os
+
+    import pexpect
 
     env = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
     env["HOME"] = str(home)
-    return env
+    cmd = ["-m", "wse_emu.cli", "debug", str(prog), *args]
+    return pexpect.spawn(sys.executable, cmd, encoding="utf-8", timeout=120, env=env)
 
 
 def test_tab_completion_and_history_in_a_terminal(tmp_path):
     """Tab completes a hyphenated command and a label; the next session recalls the last
     command with the up arrow."""
-    import pexpect
 
     def session():
-        child = pexpect.spawn(
-            sys.executable,
-            ["-m", "wse_emu.cli", "debug", str(GEMV)],
-            encoding="utf-8",
-            timeout=120,
-            env=home_env(tmp_path),
-        )
+        child = spawn_debug(GEMV, tmp_path)
         child.expect_exact("(wse) ")
         return child
 
@@ -489,17 +469,9 @@ def test_ctrl_c_during_continue_returns_to_the_prompt(tmp_path):
     import signal
     import time
 
-    import pexpect
-
     prog = tmp_path / "spin.wsa"
     prog.write_text("main:\nloop:\n    jmp loop\n")
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "wse_emu.cli", "debug", str(prog)],
-        encoding="utf-8",
-        timeout=120,
-        env=home_env(tmp_path),
-    )
+    child = spawn_debug(prog, tmp_path)
     child.expect_exact("(wse) ")
     child.sendline("continue")
     child.expect_exact("continue")
