@@ -308,3 +308,12 @@ def test_the_readme_session_is_what_the_debugger_prints(tmp_path, monkeypatch):
     args = ["debug", "gemv.wsa", "--in", "a=a.npy", "--in", "x=x.npy", "--tile", "2,0"]
     r = CliRunner().invoke(main, [*args, "--record", "--commands", "cmds.txt"])
     assert r.output == block
+
+
+def test_help_names_the_reverse_commands_as_they_are_typed():
+    out = io.StringIO()
+    run_commands(session("gemv", record=False), ["help", "help rsi", "help reverse-continue"], out)
+    text = out.getvalue()
+    assert "reverse-stepi" in text and "reverse_stepi" not in text
+    assert "reverse-stepi [N] (rsi): back N instructions" in text
+    assert "reverse-continue (rc): back to the last point" in text

@@ -167,6 +167,10 @@ class Debugger(cmd.Cmd):
         """The command list `help` shows: EOF (Ctrl-D) leaves, but is not a command."""
         return [n for n in super().get_names() if n != "do_EOF"]
 
+    def print_topics(self, header, cmds, cmdlen, maxcol):
+        """help lists reverse_stepi as it is typed: reverse-stepi."""
+        super().print_topics(header, [c.replace("_", "-") for c in cmds or []], cmdlen, maxcol)
+
     def do_EOF(self, arg):
         """Leave the debugger."""
         self.quit = True
