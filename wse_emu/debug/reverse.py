@@ -17,7 +17,9 @@ NO_RECORD += "copied every few units, so you can go back to any point after it)"
 
 
 def _size(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+    if n < 2**10:
+        return f"{n} bytes"
+    return (f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB") + f" ({n} bytes)"
 
 
 class ReverseMixin:
@@ -74,8 +76,7 @@ class ReverseMixin:
             f"Recording since tile {self.focus}'s cycle {first} (now {last}): {rec.now} units "
             "logged (a unit: one instruction of a tile, or a continue)",
             f"a snapshot every {rec.interval} units: {len(rec.snaps)} snapshot"
-            f"{'s' if len(rec.snaps) > 1 else ''}, {snap} bytes ({_size(snap)}); "
-            f"log {log} bytes ({_size(log)})",
+            f"{'s' if len(rec.snaps) > 1 else ''}, {_size(snap)}; log {_size(log)}",
         ]
 
     # ------------------------------------------------------------------ replay
@@ -119,8 +120,8 @@ class ReverseMixin:
             ran = int(self.S.pe[p, K.P_INSTR]) - start
             self._back_to(0)
             return [
-                f"reached the start of the recording (tile {self.focus} had run {ran} "
-                "instructions since it): no more history to go back into",
+                f"reached the start of the recording (tile {self.focus} has run {ran} "
+                f"instruction{'s' if ran != 1 else ''} since): no more history to go back into",
                 self.status_line(),
             ]
         k = int(np.flatnonzero(rec.column("instr", p) <= target)[-1])
