@@ -1,7 +1,8 @@
 """A debugging session on one loaded mesh: breakpoints, watchpoints, stepping one tile while
 the rest of the mesh keeps the model consistent, state inspection, and the hang explainer.
 It drives the engine through its debug hooks (misc[M_DEBUG] and friends); with no
-breakpoint or watchpoint set, runs go at full speed."""
+breakpoint or watchpoint set, runs go at full speed. Every forward move goes through
+_advance, which the recording for reverse execution logs (reverse.py, record.py)."""
 
 from __future__ import annotations
 
