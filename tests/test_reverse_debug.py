@@ -318,3 +318,23 @@ def test_help_names_the_reverse_commands_as_they_are_typed():
     assert "reverse-stepi" in text and "reverse_stepi" not in text
     assert "reverse-stepi [N] (rsi): back N instructions" in text
     assert "reverse-continue (rc): back to the last point" in text
+
+
+@pytest.mark.parametrize("watch", ["color", "link"])
+def test_reverse_continue_to_a_wavelet_or_link_watch(watch):
+    """Wavelet and link events happen while the tiles wait (no instruction runs between
+    them): each reverse-continue still goes back one event, to the forward run's state."""
+    s = session("gemv")
+    if watch == "color":
+        s.watch_color(0, (3, 0))
+    else:
+        s.watch_link((2, 0), "east")
+    outs, states = [], []
+    for _ in range(3):
+        outs.append(s.cont())
+        states.append(state(s))
+    assert len({o[0] for o in outs}) == (3 if watch == "color" else 1)
+    for i in (1, 0):
+        assert s.reverse_continue() == outs[i]
+        assert_same(state(s), states[i])
+    assert "no breakpoint or watchpoint stops" in s.reverse_continue()[0]

@@ -131,23 +131,30 @@ class ReverseMixin:
 
     def reverse_continue(self) -> list[str]:
         """Back to the last stop before this point that a forward continue, with the
-        breakpoints and watchpoints set now, makes: found by continuing from snapshots
-        (the latest first), then reached by continuing from the last recorded point before
-        it, so the state does not depend on the snapshot interval."""
+        breakpoints and watchpoints set now, makes. Found by continuing from snapshots (the
+        latest first); reached by continuing from the last recorded point before it (for
+        a breakpoint or a write watchpoint; from the snapshot for a wavelet or link
+        watchpoint), so it does not depend on the snapshot interval."""
         rec = self._need_rec()
-        total = rec.marks[-1].total
+        now = self.S.pe[:, [K.P_INSTR, K.P_SENT]].copy()
         horizon = int(rec.marks[-1].clock.max()) + 1  # no stop before now lies past it
         for base in sorted((j for j in rec.snaps if j < rec.now), reverse=True):
-            stops = self._scan(base, total, horizon)
+            stops = self._scan(base, now, horizon)
             if not stops:
                 continue
-            pe, count = stops[-1]  # that tile, about to run its instruction count + 1
-            before = np.flatnonzero(rec.column("instr", pe)[: rec.now] < count)
-            k = max(base, int(before[-1])) if len(before) else base
-            n = len(self._scan(k, total, horizon)) if k > base else len(stops)
-            self._back_to(k if n else base)
+            tile, col, value = stops[-1][1]
+            k = base
+            if col == 0:  # the last point before that tile's instruction count got there
+                before = np.flatnonzero(rec.column("instr", tile)[: rec.now] < value)
+                k = max(base, int(before[-1])) if len(before) else base
+                from_k = self._scan(k, now, horizon) if k > base else stops
+                if from_k and from_k[-1][1] == (tile, col, value):
+                    stops = from_k
+                else:
+                    k = base
+            self._back_to(k)
             out = []
-            for _ in range(n or len(stops)):  # the stops found, as a forward run makes them
+            for _ in range(stops[-1][0]):  # the stops found, as a forward run makes them
                 out = self.cont()
             return out
         self._back_to(0)
@@ -157,26 +164,39 @@ class ReverseMixin:
             self.status_line(),
         ]
 
-    def _scan(self, base: int, total: int, horizon: int) -> list[tuple[int, int]]:
-        """The stops forward continues from point base make before the mesh has run
-        `total` instructions (the current point's count): (tile, its instructions) each."""
+    def _scan(self, base: int, now: np.ndarray, horizon: int) -> list[tuple[int, tuple]]:
+        """Continue from point base to the horizon; the stops that lie before the current
+        point: (how many stops from base to it, its key). A stop's key is (tile, column,
+        value): the instructions of the tile that stopped, or for a wavelet or link
+        watchpoint the wavelets its sender had sent (column 0 or 1 of `now`). A stop lies
+        before the current point when that tile had not got as far then as it has now:
+        a tile's own instructions and sends are the same however the mesh interleaves."""
         config = copy.deepcopy((self.breakpoints, self.watches))
         focus = self.focus
         self._goto_point(base)
         self._replaying = True  # a search: nothing of it is logged
-        stops = []
+        stops, n = [], 0
         try:
             while True:
                 self.cont(max_cycles=horizon)
-                done = self.last.status != "stopped" or self._interrupted
-                if done or int(self.S.pe[:, K.P_INSTR].sum()) >= total:
+                if self.last.status != "stopped" or self._interrupted:
                     return stops
-                pe = int(self.S.misc[K.M_STOP_PE])
-                stops.append((pe, int(self.S.pe[pe, K.P_INSTR])))
+                n += 1
+                key = self._stop_key()
+                if key[2] < now[key[0], key[1]]:
+                    stops.append((n, key))
         finally:
             self._replaying = False
             self.breakpoints, self.watches = config
             self.focus = focus
+
+    def _stop_key(self) -> tuple[int, int, int]:
+        misc = self.S.misc
+        if int(misc[K.M_STOP_WHY]) in (K.STOP_COLOR, K.STOP_LINK):
+            src = int(misc[K.M_EV_B])
+            return src, 1, int(self.S.pe[src, K.P_SENT])
+        p = int(misc[K.M_STOP_PE])  # a breakpoint, or the step that ran a watched write
+        return p, 0, int(self.S.pe[p, K.P_INSTR])
 
     def goto(self, cycle: int) -> list[str]:
         """To the first point where the focused tile's clock is >= cycle: back to the last
