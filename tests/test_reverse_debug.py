@@ -2,6 +2,7 @@
 the state a forward run had at that point, bit for bit (every state array), and going
 forward again from there reaches the same states as before."""
 
+import copy
 import io
 import re
 
@@ -338,3 +339,49 @@ def test_reverse_continue_to_a_wavelet_or_link_watch(watch):
         assert s.reverse_continue() == outs[i]
         assert_same(state(s), states[i])
     assert "no breakpoint or watchpoint stops" in s.reverse_continue()[0]
+
+
+MIXED = st.lists(
+    st.one_of(
+        st.tuples(st.just("stepi"), st.integers(1, 12)),
+        st.tuples(st.just("rsi"), st.integers(1, 12)),
+        st.tuples(st.just("goto"), st.integers(0, 200)),
+        st.tuples(st.sampled_from(["cont", "rc", "tile"]), st.integers(0, 3)),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@fuzz_settings(20)
+@given(ops=MIXED)
+def test_any_mix_with_continues_equals_a_forward_run_of_its_history(ops):
+    """With breakpoints, continues and reverse-continues in the mix: the state is the one a
+    fresh session reaches running the recorded history forward (each unit with the
+    breakpoints and the tile it had), and that history only ever moves forward."""
+    s = session("gemv")
+    s.add_breakpoint("column", [(2, 0)])
+    s.watch_symbol("y[1]")  # on tile (3, 0)
+    for op, n in ops:
+        if op == "tile":
+            s.set_focus(n, 0)
+        elif op == "stepi" and int(s.S.pe[s.fp, K.P_STATE]) not in (K.S_HALT, K.S_FAULT):
+            s.stepi(n)
+        elif op == "rsi":
+            s.reverse_stepi(n)
+        elif op == "goto":
+            s.goto(n)
+        elif op == "cont":
+            s.cont(max_cycles=400)
+        elif op == "rc":
+            s.reverse_continue()
+    fresh = session("gemv", record=False)
+    for e in s.rec.entries:
+        fresh.breakpoints, fresh.watches = copy.deepcopy(e.config)
+        fresh.focus = e.focus
+        fresh._advance(e.kind, e.arg)
+    fresh.breakpoints, fresh.watches, fresh.focus = s.breakpoints, s.watches, s.focus
+    fresh._sync()
+    assert_same(state(fresh), state(s))
+    totals = [m.total for m in s.rec.marks]
+    assert totals == sorted(totals)
