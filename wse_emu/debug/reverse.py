@@ -88,12 +88,14 @@ class ReverseMixin:
         current = (self.breakpoints, self.watches, self.focus)
         self._replaying = True
         try:
-            for e in rec.entries[base:k]:
+            for i, e in enumerate(rec.entries[base:k], base):
                 self.breakpoints, self.watches = copy.deepcopy(e.config)
                 self.focus, self._at_break = e.focus, e.at_break
                 self._advance(e.kind, e.arg)
-                if self._interrupted:
-                    raise DebugError("interrupted while replaying the recording")
+                if self._interrupted:  # the recording ends here, where the replay stopped
+                    rec.truncate(i)
+                    rec.add(e, self._mark(), replayable=False)
+                    raise DebugError("interrupted: the recording now ends where it stopped")
         finally:
             self._replaying = False
             self.breakpoints, self.watches, self.focus = current
