@@ -388,25 +388,10 @@ def test_session_errors_are_clear():
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 def test_interactive_session_through_a_terminal(gemv_inputs):
-    import pexpect
 
     d, _, _ = gemv_inputs
-    child = pexpect.spawn(
-        sys.executable,
-        [
-            "-m",
-            "wse_emu.cli",
-            "debug",
-            str(GEMV),
-            "--mesh",
-            "4x1",
-            "--in",
-            f"a={d / 'a.npy'}",
-            "--in",
-            f"x={d / 'x.npy'}",
-        ],
-        encoding="utf-8",
-        timeout=120,
+    child = spawn_debug(
+        GEMV, d, "--mesh", "4x1", "--in", f"a={d / 'a.npy'}", "--in", f"x={d / 'x.npy'}"
     )
     child.expect(r"tile \(0, 0\) pc \d+ .*running")
     child.expect_exact("(wse) ")
@@ -418,6 +403,47 @@ def test_interactive_session_through_a_terminal(gemv_inputs):
             ("print y[0:2]", r"y\[0:2\] = \["),
         ],
     )
+    quit_with(child, 4)
+
+
+def spawn_debug(prog, home, *args):
+    """`wse-emu debug prog *args` in a terminal, with HOME at home (its history goes there)."""
+    import os
+
+    import pexpect
+
+    env = {k: v for k, v in os.environ.items() if k != "XDG_STATE_HOME"}
+    env["HOME"] = str(home)
+    cmd = ["-m", "wse_emu.cli", "debug", str(prog), *args]
+    return pexpect.spawn(sys.executable, cmd, encoding="utf-8", timeout=120, env=env)
+
+
+def test_tab_completion_and_history_in_a_terminal(tmp_path):
+    """Tab completes a hyphenated command and a label; the next session recalls the last
+    command with the up arrow."""
+
+    def session():
+        child = spawn_debug(GEMV, tmp_path)
+        child.expect_exact("(wse) ")
+        return child
+
+    child = session()
+    converse(child, [("record", "Recording from here")])
+    child.send("break col\t")
+    child.expect_exact("break column")
+    converse(child, [(" tile 2,0", "Breakpoint 1 at pc")])
+    converse(child, [("stepi", r"pc \d+")])
+    child.send("reverse-s\t")
+    child.expect_exact("reverse-stepi")
+    converse(child, [("", r"tile \(0, 0\) pc \d+")])
+    quit_with(child, 4)
+    assert "reverse-stepi" in (tmp_path / ".wse_emu_history").read_text()
+    child = session()
+    child.send("\x1b[A\x1b[A")  # two commands back: reverse-stepi, then quit was the last
+    child.expect_exact("reverse-stepi")
+    child.sendline("")
+    child.expect("error: reverse execution needs a recording")
+    child.expect_exact("(wse) ")
     quit_with(child, 4)
 
 
@@ -443,13 +469,9 @@ def test_ctrl_c_during_continue_returns_to_the_prompt(tmp_path):
     import signal
     import time
 
-    import pexpect
-
     prog = tmp_path / "spin.wsa"
     prog.write_text("main:\nloop:\n    jmp loop\n")
-    child = pexpect.spawn(
-        sys.executable, ["-m", "wse_emu.cli", "debug", str(prog)], encoding="utf-8", timeout=120
-    )
+    child = spawn_debug(prog, tmp_path)
     child.expect_exact("(wse) ")
     child.sendline("continue")
     child.expect_exact("continue")
@@ -651,3 +673,150 @@ def test_list_takes_a_label_and_bad_arguments_are_errors(tmp_path):
     assert section(out, "list nowhere")[0].startswith("error: no line or label 'nowhere'")
     assert section(out, "list 999") == ["error: line 999 is outside the program (1-10)"]
     assert section(out, "stepi abc") == ["error: stepi wants a number, got 'abc'"]
+
+
+WHY_PROGRAM = """; R waits for color 1 from A or B; A waits for C, C for D (halted); B waits for R
+.program R
+main:
+    recv r1, 1
+    send 2, r1
+    halt
+.program A
+main:
+    recv r1, 3
+    send 1, r1
+    halt
+.program B
+main:
+    recv r1, 2
+    send 1, r1
+    halt
+.program C
+main:
+    recv r1, 4
+    send 3, r1
+    halt
+.program D
+main:
+    halt
+.layout
+.place A at 0, 0 size 1, 1
+.place R at 1, 0 size 1, 1
+.place B at 2, 0 size 1, 1
+.place C at 0, 1 size 1, 1
+.place D at 1, 1 size 1, 1
+.route 1 at 0, 0 size 1, 1 rx ramp tx east
+.route 1 at 2, 0 size 1, 1 rx ramp tx west
+.route 1 at 1, 0 size 1, 1 rx west, east tx ramp
+.route 2 at 1, 0 size 1, 1 rx ramp tx east
+.route 2 at 2, 0 size 1, 1 rx west tx ramp
+.route 3 at 0, 1 size 1, 1 rx ramp tx north
+.route 3 at 0, 0 size 1, 1 rx south tx ramp
+.route 4 at 1, 1 size 1, 1 rx ramp tx west
+.route 4 at 0, 1 size 1, 1 rx east tx ramp
+"""
+
+
+def test_why_follows_every_sender_of_the_color_a_tile_waits_for(tmp_path):
+    """R's color can come from A and from B: both chains are followed, A's to the halted D
+    through C, B's around the cycle back to R."""
+    prog = tmp_path / "why.wsa"
+    prog.write_text(WHY_PROGRAM)
+    code, out = debug(prog, ["continue", "why 1,0"], "--mesh", "3x2")
+    assert code == 3
+    linked = assemble(WHY_PROGRAM, 3, 2)
+    at = {"A": (0, 0), "R": (1, 0), "B": (2, 0), "C": (0, 1)}
+    pcs = {n: linked.image_at(*xy).labels["main"] for n, xy in at.items()}
+    assert section(out, "why 1,0") == [
+        f"tile (1, 0) pc {pcs['R']} waits for a wavelet of color 1; it can come from "
+        "(0, 0), (2, 0)",
+        f"  tile (0, 0) pc {pcs['A']} waits for a wavelet of color 3; it can come from (0, 1)",
+        f"  tile (0, 1) pc {pcs['C']} waits for a wavelet of color 4; it can come from (1, 1)",
+        "    every tile that could send it has halted: it will never come",
+        f"  tile (2, 0) pc {pcs['B']} waits for a wavelet of color 2; it can come from (1, 0)",
+        "  deadlock: a cycle of waits: (1, 0) -> (2, 0) -> (1, 0)",
+    ]
+
+
+def test_why_output_is_bounded_on_a_long_chain(tmp_path):
+    """A row of W tiles, each waiting for its east neighbour: one line per tile up to the
+    bound, then a note."""
+    from wse_emu.debug.session import WHY_LINES
+
+    w = WHY_LINES + 10
+    prog = tmp_path / "chain.wsa"
+    text = ".program ev\nmain:\n    recv r1, 0\n    halt\n"
+    text += ".program od\nmain:\n    recv r1, 1\n    halt\n.layout\n"
+    for x in range(w):  # tile x receives color x % 2 from tile x + 1
+        text += f".place {'od' if x % 2 else 'ev'} at {x}, 0 size 1, 1\n"
+        if x + 1 < w:
+            text += f".route {x % 2} at {x}, 0 size 1, 1 rx east tx ramp\n"
+            text += f".route {x % 2} at {x + 1}, 0 size 1, 1 rx ramp tx west\n"
+    prog.write_text(text)
+    _, out = debug(prog, ["continue", "why 0,0"], "--mesh", f"{w}x1")
+    lines = section(out, "why 0,0")
+    assert len(lines) == WHY_LINES + 1
+    assert lines[0].startswith("tile (0, 0) pc 0 waits for a wavelet of color 0")
+    assert lines[WHY_LINES - 1].startswith(f"tile ({WHY_LINES - 1}, 0) pc")
+    assert lines[-1].startswith(f"... (more than {WHY_LINES} lines")
+
+
+def gemv_debugger():
+    from wse_emu.debug.repl import Debugger
+
+    m = Mesh(4, 1)
+    m.load(GEMV)
+    m.launch()
+    return Debugger(Session(m))
+
+
+def test_completion_of_commands_labels_symbols_registers_and_tiles():
+    d = gemv_debugger()
+    assert sorted(d.completenames("rev")) == ["reverse-continue", "reverse-stepi"]
+    assert "EOF" not in d.completenames("")
+    assert d.complete_break("col", "break col", 6, 9) == ["column"]
+    assert d.complete_break("", "break column tile ", 18, 18) == ["0,0", "1,0", "2,0", "3,0"]
+    assert d.complete_list("ma", "list ma", 5, 7) == ["main"]
+    assert d.complete_print("", "print ", 6, 6) == sorted(
+        set(gemv_image(0).symbols)
+        | {f"${r}{i}" for r in "rf" for i in range(16)}
+        | {"$pc", "$clock"}
+    )
+    # readline splits words at $ and ,: the completion continues the current word
+    assert d.complete_print("r1", "p $r1", 3, 5) == ["r1", "r10", "r11", "r12", "r13", "r14", "r15"]
+    assert d.complete_x("", "x/4f32 ", 7, 7) == sorted(gemv_image(0).symbols)
+    assert d.complete_watch("y", "watch y", 6, 7) == ["y"]
+    assert d.complete_tile("", "tile 2,", 7, 7) == ["0"]
+    assert d.complete_tile("", "tile ", 5, 5) == ["0,0", "1,0", "2,0", "3,0"]
+    assert d.complete_record("s", "record s", 7, 8) == ["stop"]
+
+
+def test_history_is_kept_between_sessions(tmp_path, monkeypatch):
+    readline = pytest.importorskip("readline")
+    from wse_emu.debug import repl
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    assert repl.history_path() == tmp_path / ".wse_emu_history"
+    readline.clear_history()
+    readline.add_history("break column tile 2,0")
+    assert repl.save_history()
+    readline.clear_history()
+    assert repl.load_history()
+    assert readline.get_history_item(1) == "break column tile 2,0"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert repl.save_history()
+    assert (tmp_path / "state" / "wse-emu" / "history").read_text().strip().endswith("2,0")
+
+
+def test_history_never_fails_the_session(tmp_path, monkeypatch):
+    from wse_emu.debug import repl
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocker))  # a file where a folder must go
+    assert repl.save_history() is False
+    assert repl.load_history() is False
+    monkeypatch.setitem(sys.modules, "readline", None)  # no readline at all
+    assert repl.save_history() is False
+    assert repl.load_history() is False

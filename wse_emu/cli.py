@@ -427,7 +427,7 @@ def _debug_loop(session, commands, batch, banner=False) -> int:
     if not sys.stdin.isatty():
         run_commands(session, sys.stdin.read().splitlines(), sys.stdout, echo=not batch)
         return _program_status(session)
-    dbg = Debugger(session)
+    dbg = Debugger(session, history=True)
     if banner:
         dbg.say("post-mortem: the run stopped here; the mesh's state is intact")
     dbg.say(session.status_line())
@@ -444,7 +444,13 @@ def _debug_loop(session, commands, batch, banner=False) -> int:
     help="run the debugger commands in this file, then exit with the program's status",
 )
 @click.option("--batch", is_flag=True, help="scripted: print no prompt or command echo")
-def debug(prog, mesh, arch, overrides, consts, inputs, tile, commands, batch):
+@click.option(
+    "--record",
+    "record",
+    is_flag=True,
+    help="start recording at once, for reverse-stepi, reverse-continue and goto",
+)
+def debug(prog, mesh, arch, overrides, consts, inputs, tile, commands, batch, record):
     """Step-debug PROG on a mesh: breakpoints, watchpoints (memory, color, link), stepping a
     tile, inspection, and `why` for hangs. Commands follow gdb; type `help` in the session.
     Exit status when scripted: 0 the program finished, 3 it faulted or deadlocked, 4 the
@@ -462,6 +468,8 @@ def debug(prog, mesh, arch, overrides, consts, inputs, tile, commands, batch):
             session.set_focus(*_tile(tile))
         except DebugError as e:
             _fail(f"error: --tile: {e}")
+    if record:
+        session.record_start()
     sys.exit(_debug_loop(session, commands, batch))
 
 

@@ -4,11 +4,13 @@ terminal (readline history and tab completion), or scripted from a file or a pip
 from __future__ import annotations
 
 import cmd
+import os
 import re
+from pathlib import Path
 
 from .session import DebugError, Session
 
-INFO_TOPICS = ("breakpoints", "registers", "dsds", "tasks", "queues", "routes", "stats")
+INFO_TOPICS = ("breakpoints", "registers", "dsds", "tasks", "queues", "routes", "stats", "record")
 ALIASES = {
     "si": "stepi",
     "s": "step",
@@ -22,8 +24,51 @@ ALIASES = {
     "n": "next",
     "bt": "backtrace",
     "where": "backtrace",
+    "reverse-stepi": "reverse_stepi",
+    "rsi": "reverse_stepi",
+    "reverse-continue": "reverse_continue",
+    "rc": "reverse_continue",
 }
-REPEATABLE = ("stepi", "step", "next", "continue", "finish")  # Enter repeats these, as in gdb
+# Enter repeats these, as in gdb
+REPEATABLE = ("stepi", "step", "next", "continue", "finish", "reverse_stepi", "reverse_continue")
+HISTORY_LENGTH = 1000
+
+
+def history_path() -> Path:
+    """Where the command history is kept: $XDG_STATE_HOME/wse-emu/history when that is set,
+    else ~/.wse_emu_history."""
+    state = os.environ.get("XDG_STATE_HOME")
+    if state:
+        return Path(state) / "wse-emu" / "history"
+    return Path.home() / ".wse_emu_history"
+
+
+def load_history() -> bool:
+    """Read the history file into readline; False (and no error) when readline is missing
+    or the file cannot be read."""
+    try:
+        import readline
+    except ImportError:
+        return False
+    readline.set_history_length(HISTORY_LENGTH)
+    try:
+        readline.read_history_file(history_path())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def save_history() -> bool:
+    """Write readline's history; False (and no error) when it cannot."""
+    try:
+        import readline
+
+        path = history_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        readline.write_history_file(path)
+    except (ImportError, OSError, ValueError):
+        return False
+    return True
 
 
 def _tile(text: str) -> tuple:
@@ -51,13 +96,14 @@ class Debugger(cmd.Cmd):
     intro = None
     prompt = "(wse) "
 
-    def __init__(self, session: Session, stdin=None, stdout=None, echo=False):
+    def __init__(self, session: Session, stdin=None, stdout=None, echo=False, history=False):
         super().__init__(stdin=stdin, stdout=stdout)
         if stdin is not None:
             self.use_rawinput = False
         self.s = session
         self.echo = echo
         self.quit = False
+        self.history = history  # keep the readline history between sessions (a terminal)
 
     # ------------------------------------------------------------------ plumbing
     def say(self, lines):
@@ -70,6 +116,8 @@ class Debugger(cmd.Cmd):
         word, _, rest = line.strip().partition(" ")
         if word.startswith("x/"):
             return f"x {word[1:]} {rest}"
+        if word == "help":
+            rest = ALIASES.get(rest.strip(), rest)
         return f"{ALIASES.get(word, word)} {rest}".strip()
 
     def onecmd(self, line):
@@ -81,14 +129,29 @@ class Debugger(cmd.Cmd):
             self.say(f"internal error, please report it: {type(e).__name__}: {e}")
         return False
 
+    def preloop(self):
+        """Command names hold '-' (reverse-stepi): let readline complete across it."""
+        try:
+            import readline
+
+            readline.set_completer_delims(readline.get_completer_delims().replace("-", ""))
+        except ImportError:
+            pass
+
     def cmdloop(self, intro=None):
         """Ctrl-C at the prompt cancels the line being typed, as in gdb; the session stays."""
-        while True:
-            try:
-                return super().cmdloop(intro)
-            except KeyboardInterrupt:
-                self.stdout.write("^C\n")
-                intro = None
+        if self.history:
+            load_history()
+        try:
+            while True:
+                try:
+                    return super().cmdloop(intro)
+                except KeyboardInterrupt:
+                    self.stdout.write("^C\n")
+                    intro = None
+        finally:
+            if self.history:
+                save_history()
 
     def emptyline(self):
         """Enter repeats the last step or continue, as in gdb; other commands are not
@@ -103,6 +166,10 @@ class Debugger(cmd.Cmd):
     def get_names(self):
         """The command list `help` shows: EOF (Ctrl-D) leaves, but is not a command."""
         return [n for n in super().get_names() if n != "do_EOF"]
+
+    def print_topics(self, header, cmds, cmdlen, maxcol):
+        """help lists reverse_stepi as it is typed: reverse-stepi."""
+        super().print_topics(header, [c.replace("_", "-") for c in cmds or []], cmdlen, maxcol)
 
     def do_EOF(self, arg):
         """Leave the debugger."""
@@ -167,6 +234,45 @@ class Debugger(cmd.Cmd):
     def do_finish(self, arg):
         """finish: run until the focused tile's current task ends."""
         self.say(self.s.finish())
+
+    # ------------------------------------------------------------------ reverse execution
+    def do_record(self, arg):
+        """record: start recording, so reverse-stepi, reverse-continue and goto can go back
+        to any point after this one. The mesh is copied every N units (default 64; a unit
+        is one instruction of a tile, or a continue).
+        record stop: end it and free the copies. record interval N: copy every N units
+        (fewer copies use less memory; going back then replays more). info record: the
+        cost."""
+        words = arg.split()
+        if not words:
+            self.say(self.s.record_start())
+        elif words == ["stop"]:
+            self.say(self.s.record_stop())
+        elif len(words) == 2 and words[0] == "interval":
+            self.say(self.s.record_interval(_count(words[1], "record interval")))
+        else:
+            raise DebugError("usage: record | record stop | record interval N")
+
+    def do_reverse_stepi(self, arg):
+        """reverse-stepi [N] (rsi): back N instructions of the focused tile (default 1);
+        needs `record`."""
+        n = _count(arg, "reverse-stepi") if arg.strip() else 1
+        if not 0 < n < 1 << 62:
+            raise DebugError("reverse-stepi needs a positive count")
+        self.say(self.s.reverse_stepi(n))
+
+    def do_reverse_continue(self, arg):
+        """reverse-continue (rc): back to the last point where a breakpoint or watchpoint
+        stopped, or would have stopped, a forward run; needs `record`."""
+        self.say(self.s.reverse_continue())
+
+    def do_goto(self, arg):
+        """goto CYCLE: forwards or backwards to the first point where the focused tile's
+        clock is >= CYCLE (breakpoints are not checked on the way); needs `record`."""
+        cycle = _count(arg, "goto")
+        if not 0 <= cycle < 1 << 62:
+            raise DebugError(f"goto needs a cycle in [0, 2**62), got {cycle}")
+        self.say(self.s.goto(cycle))
 
     # ------------------------------------------------------------------ breakpoints
     def _break(self, arg, temporary):
@@ -242,6 +348,7 @@ class Debugger(cmd.Cmd):
                 "queues": "queues",
                 "routes": "routes",
                 "stats": "tile_stats",
+                "record": "record_info",
             }[topic]
             self.say(getattr(self.s, name)())
 
@@ -302,9 +409,67 @@ class Debugger(cmd.Cmd):
         p = self.s.pe(*_tile(arg)) if arg.strip() else None
         self.say(self.s.why(p))
 
+    # ------------------------------------------------------------------ completion
     def completenames(self, text, *ignored):
         names = super().completenames(text, *ignored)
-        return [n for n in names if n != "EOF"]
+        names += [a for a in ("reverse-stepi", "reverse-continue") if a.startswith(text)]
+        return [n for n in names if n != "EOF" and "_" not in n]
+
+    @staticmethod
+    def _complete(items, text, line, begidx, endidx, start=None):
+        """items that extend the argument typed so far (from start, by default after the
+        command word), cut to readline's current word (readline splits at , $ and more)."""
+        if start is None:
+            start = len(line) - len(line.lstrip())
+            start += len(line.lstrip().split(" ", 1)[0])
+        while start < len(line) and line[start] == " ":
+            start += 1
+        typed = line[start:endidx]
+        cut = max(0, begidx - start)
+        return sorted({c[cut:] for c in items if c.startswith(typed)})
+
+    def _labels(self):
+        return {n for im in self.s.linked.images for n in im.labels}
+
+    def _symbols(self):
+        try:
+            return set(self.s.image().symbols)
+        except DebugError:
+            return set()
+
+    def _tiles(self):
+        return [f"{x},{y}" for x, y in self.s.placed_tiles()]
+
+    def complete_break(self, text, line, begidx, endidx):
+        """Labels and task names; tiles after `tile`."""
+        if m := re.search(r"\stile\s", line[:endidx]):
+            return self._complete(self._tiles(), text, line, begidx, endidx, m.end())
+        return self._complete(self._labels(), text, line, begidx, endidx)
+
+    complete_tbreak = complete_break
+
+    def complete_list(self, text, line, begidx, endidx):
+        return self._complete(self._labels(), text, line, begidx, endidx)
+
+    def complete_print(self, text, line, begidx, endidx):
+        regs = [f"${r}{i}" for r in "rf" for i in range(16)] + ["$pc", "$clock"]
+        return self._complete(self._symbols() | set(regs), text, line, begidx, endidx)
+
+    def complete_x(self, text, line, begidx, endidx):
+        return self._complete(self._symbols(), text, line, begidx, endidx)
+
+    def complete_watch(self, text, line, begidx, endidx):
+        return self._complete(self._symbols() | {"color", "link"}, text, line, begidx, endidx)
+
+    def complete_tile(self, text, line, begidx, endidx):
+        """The tiles a program is placed on, as X,Y."""
+        return self._complete(self._tiles(), text, line, begidx, endidx)
+
+    def complete_why(self, text, line, begidx, endidx):
+        return self.complete_tile(text, line, begidx, endidx)
+
+    def complete_record(self, text, line, begidx, endidx):
+        return self._complete(("stop", "interval"), text, line, begidx, endidx)
 
 
 def run_commands(session: Session, lines, stdout, echo=True) -> Debugger:

@@ -1,7 +1,8 @@
 """A debugging session on one loaded mesh: breakpoints, watchpoints, stepping one tile while
 the rest of the mesh keeps the model consistent, state inspection, and the hang explainer.
 It drives the engine through its debug hooks (misc[M_DEBUG] and friends); with no
-breakpoint or watchpoint set, runs go at full speed."""
+breakpoint or watchpoint set, runs go at full speed. Every forward move goes through
+_advance, which the recording for reverse execution logs (reverse.py, record.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from ..asm.disasm import disassemble
 from ..engine import kinds as K
 from ..engine.state import MAX_WATCH
 from ..runtime import Mesh, RunResult
+from .record import DebugError, Entry, Recording
+from .reverse import ReverseMixin
 
 DIR_NAMES = ("north", "east", "south", "west", "ramp")
+WHY_LINES = 40  # `why` on a large mesh stays readable
 STATE_CHARS = {
     K.S_OFF: ".",
     K.S_RUN: "R",
@@ -35,10 +39,6 @@ NP_TYPES = {
     "i32": np.int32,
     "x": np.uint32,
 }
-
-
-class DebugError(Exception):
-    """A command the session cannot carry out; the message says why."""
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Watch:
     extra: dict = field(default_factory=dict)
 
 
-class Session:
+class Session(ReverseMixin):
     """lag: the lag window while debugging. 1 runs the mesh in near lockstep, so when the run
     stops every tile is within a cycle or so of the one that stopped it (with the default
     window of `run`, others could be hundreds of cycles ahead)."""
@@ -87,6 +87,11 @@ class Session:
         self.focus = self.xy(int(placed[0])) if len(placed) else (0, 0)
         self.last: RunResult | None = None
         self._at_break: int | None = None  # a tile stopped before a breakpoint's instruction
+        self.rec: Recording | None = None  # reverse execution (record.py), off until `record`
+        self._replaying = False
+        self._interrupted = False
+        self._config_version = 0  # bumped when breakpoints or watchpoints change
+        self._config_cache = (-1, None)
 
     # ------------------------------------------------------------------ places
     def xy(self, p: int) -> tuple:
@@ -97,6 +102,10 @@ class Session:
             size = f"{self.mesh.width}x{self.mesh.height}"
             raise DebugError(f"tile ({x},{y}) is outside the {size} mesh")
         return y * self.mesh.width + x
+
+    def placed_tiles(self) -> list[tuple]:
+        """The tiles a program is placed on, row by row."""
+        return [self.xy(int(p)) for p in np.flatnonzero(self.linked.pe_image >= 0)]
 
     @property
     def fp(self) -> int:
@@ -154,7 +163,7 @@ class Session:
         bp = Breakpoint(self._num, pcs, locs[0][1], tiles, cond, temporary)
         self._num += 1
         self.breakpoints[bp.num] = bp
-        self._sync()
+        self._changed()
         return bp
 
     def delete(self, nums=None):
@@ -168,14 +177,14 @@ class Session:
                 del self.watches[n]
             else:
                 raise DebugError(f"no breakpoint or watchpoint {n}")
-        self._sync()
+        self._changed()
 
     def enable(self, nums, on: bool):
         for n in nums:
             if n not in self.breakpoints:
                 raise DebugError(f"no breakpoint {n}")
             self.breakpoints[n].enabled = on
-        self._sync()
+        self._changed()
 
     # ------------------------------------------------------------------ watchpoints
     def add_watch(self, w: Watch) -> Watch:
@@ -185,7 +194,7 @@ class Session:
         w.num = self._num
         self._num += 1
         self.watches[w.num] = w
-        self._sync()
+        self._changed()
         return w
 
     def watch_symbol(self, text: str) -> Watch:
@@ -227,6 +236,11 @@ class Session:
         return self.add_watch(Watch(0, "link", tile, f"link {tile} {direction}", link=link))
 
     # ------------------------------------------------------------------ engine sync
+    def _changed(self):
+        """Breakpoints or watchpoints changed: tell the engine, and the recording's log."""
+        self._config_version += 1
+        self._sync()
+
     def _sync(self, stepping=False):
         S = self.S
         S.bp[:] = 0
@@ -267,9 +281,30 @@ class Session:
         return self.last
 
     def cont(self, max_cycles=None) -> list[str]:
-        """Run until a breakpoint or watchpoint triggers, or the run ends."""
-        self._sync()
-        return self._resume(max_cycles)
+        """Run until a breakpoint or watchpoint triggers, or the run ends (or the slowest
+        running tile passes max_cycles)."""
+        return self._advance("cont", max_cycles or 0)
+
+    def _advance(self, kind: str, arg: int = 0) -> list[str]:
+        """One forward unit (record.Entry), logged when recording."""
+        entry = None
+        if self.rec is not None and not self._replaying:
+            entry = Entry(kind, arg, self.focus, self._at_break, self._config())
+        self._interrupted = False
+        try:
+            if kind == "step":
+                out = self._step_one()
+            elif kind == "finish":
+                out = self._finish_one()
+            else:
+                self._sync()
+                out = self._resume(arg or None)
+        except KeyboardInterrupt:  # between engine calls: the unit may be half done
+            self._interrupted = True
+            out = ["Interrupted.", self.status_line()]
+        if entry is not None:
+            self.rec.add(entry, self._mark(), replayable=not self._interrupted)
+        return out
 
     def _resume(self, max_cycles=None) -> list[str]:
         """Run on; Ctrl-C stops the run between engine batches and returns to the prompt."""
@@ -282,6 +317,7 @@ class Session:
             # unseen; without it, at worst the breakpoint it sat on reports once more
             self.S.misc[K.M_SKIP_PE] = -1
             self._sync()
+            self._interrupted = True
             return ["Interrupted.", self.status_line()]
 
     def _run_until_stop(self, max_cycles=None) -> list[str]:
@@ -328,6 +364,7 @@ class Session:
             bp.hits += 1
             if bp.temporary:
                 del self.breakpoints[bp.num]
+                self._config_version += 1
             self._at_break = p
             kind = "Temporary breakpoint" if bp.temporary else "Breakpoint"
             return [f"{kind} {bp.num}, {bp.where} on tile {self.xy(p)}"]
@@ -470,15 +507,43 @@ class Session:
         return self.fp
 
     def stepi(self, n: int = 1) -> list[str]:
+        """n instructions of the focused tile, one engine stop each. Where the other tiles
+        are at a stop depends on the stops before it, so stepi 4 is four stepi 1: going
+        back and stepping again then reaches the same state bit for bit."""
         p = self.fp
+        self._runs_on(p)
+        out = []
+        for _ in range(n):
+            out = self._advance("step")
+            if self._interrupted or not self._stepped(p):
+                break
+            if int(self.S.pe[p, K.P_STATE]) in (K.S_HALT, K.S_FAULT, K.S_OFF):
+                break
+        return out
+
+    def _runs_on(self, p):
         state = int(self.S.pe[p, K.P_STATE])
         if state in (K.S_HALT, K.S_FAULT, K.S_OFF):
-            raise DebugError(f"tile {self.focus} is {K.STATE_NAMES[state]}: it runs no more")
+            raise DebugError(f"tile {self.xy(p)} is {K.STATE_NAMES[state]}: it runs no more")
+
+    def _stepped(self, p) -> bool:
+        """Did the last unit end with tile p's step (not a breakpoint, an event or the end)?"""
+        misc = self.S.misc
+        return (
+            self.last is not None
+            and self.last.status == "stopped"
+            and int(misc[K.M_STOP_WHY]) == K.STOP_STEP
+            and int(misc[K.M_STOP_PE]) == p
+        )
+
+    def _step_one(self) -> list[str]:
+        p = self.fp
+        self._runs_on(p)
         misc = self.S.misc
         self._sync(stepping=True)
         misc[K.M_SKIP_PE] = p
         misc[K.M_STEP_PE] = p
-        misc[K.M_STEP_LEFT] = int(self.S.pe[p, K.P_INSTR]) + n
+        misc[K.M_STEP_LEFT] = int(self.S.pe[p, K.P_INSTR]) + 1
         out = self._resume()
         misc[K.M_STEP_PE] = -1
         return out
@@ -538,10 +603,12 @@ class Session:
         raise DebugError(f"no register ${name}; registers: $r0-$r15, $f0-$f15, $pc, $clock")
 
     def until(self, cycle: int) -> list[str]:
-        self._sync()
-        return self._resume(max_cycles=cycle)
+        return self.cont(max_cycles=cycle)
 
     def finish(self) -> list[str]:
+        return self._advance("finish")
+
+    def _finish_one(self) -> list[str]:
         p = self.fp
         if int(self.S.pe[p, K.P_STATE]) in (K.S_HALT, K.S_FAULT, K.S_OFF):
             raise DebugError(f"tile {self.focus} runs no task")
@@ -806,57 +873,66 @@ class Session:
         return sorted(sources)
 
     def why(self, p: int | None = None) -> list[str]:
-        """The wait-for chain from tile p: on whom it waits, on whom that one waits, ...
-        until a tile that is running, halted or faulted, or a cycle (a deadlock)."""
+        """The wait-for graph from tile p: on whom it waits, on whom each of those waits, ...
+        following every upstream sender, until tiles that run, halted or faulted, or a
+        cycle (a deadlock). A tile reached twice is explained once; a tile with several
+        senders indents their explanations. At most WHY_LINES lines."""
         p = self.fp if p is None else p
-        out, chain = [], []
-        while True:
-            if p in chain:
-                loop = chain[chain.index(p) :] + [p]
-                cycle = " -> ".join(str(self.xy(q)) for q in loop)
-                out.append(f"deadlock: a cycle of waits: {cycle}")
-                return out
-            chain.append(p)
-            state = int(self.S.pe[p, K.P_STATE])
-            head = f"tile {self.xy(p)} pc {int(self.S.pe[p, K.P_PC])}"
-            if state == K.S_RECV:
-                color = int(self.S.pe[p, K.P_WAIT])
-                srcs = self.upstream(p, color)
-                if not srcs:
-                    out.append(
-                        f"{head} waits for color {color}, but no route brings color {color} to it"
-                    )
-                    return out
-                live = [q for q in srcs if int(self.S.pe[q, K.P_STATE]) not in (K.S_HALT, K.S_OFF)]
-                names = ", ".join(str(self.xy(q)) for q in srcs)
-                out.append(f"{head} waits for a wavelet of color {color}; it can come from {names}")
-                if not live:
-                    out.append("  every tile that could send it has halted: it will never come")
-                    return out
-                p = live[0]
-            elif state == K.S_SEND:
-                q = int(self.S.pe[p, K.P_WAITPE])
-                out.append(
-                    f"{head} waits for room in tile {self.xy(q)}'s queue for color "
-                    f"{int(self.S.pe[p, K.P_WAIT])}"
+        out, done = [], set()
+        todo = [(p, (), 0)]  # (tile, the chain that led to it, indent)
+        while todo and len(out) < WHY_LINES:
+            q, path, indent = todo.pop()
+            pad = "  " * indent
+            if q in path:
+                loop = path[path.index(q) :] + (q,)
+                cycle = " -> ".join(str(self.xy(t)) for t in loop)
+                out.append(f"{pad}deadlock: a cycle of waits: {cycle}")
+                continue
+            if q in done:
+                out.append(f"{pad}tile {self.xy(q)}: see above")
+                continue
+            done.add(q)
+            lines, nexts = self._waits_on(q)
+            out += [pad + line for line in lines]
+            sub = indent + (len(nexts) > 1)
+            todo += [(n, path + (q,), sub) for n in reversed(nexts)]
+        if todo:
+            out.append(f"... (more than {WHY_LINES} lines; `why X,Y` on a tile above goes on)")
+        return out
+
+    def _waits_on(self, p: int) -> tuple[list[str], list[int]]:
+        """What tile p waits for, in words, and the tiles that could end the wait."""
+        state = int(self.S.pe[p, K.P_STATE])
+        head = f"tile {self.xy(p)} pc {int(self.S.pe[p, K.P_PC])}"
+        if state == K.S_RECV:
+            color = int(self.S.pe[p, K.P_WAIT])
+            srcs = self.upstream(p, color)
+            if not srcs:
+                return [
+                    f"{head} waits for color {color}, but no route brings color {color} to it"
+                ], []
+            live = [q for q in srcs if int(self.S.pe[q, K.P_STATE]) not in (K.S_HALT, K.S_OFF)]
+            names = ", ".join(str(self.xy(q)) for q in srcs)
+            lines = [f"{head} waits for a wavelet of color {color}; it can come from {names}"]
+            if not live:
+                lines.append("  every tile that could send it has halted: it will never come")
+            return lines, live
+        if state == K.S_SEND:
+            q = int(self.S.pe[p, K.P_WAITPE])
+            color = int(self.S.pe[p, K.P_WAIT])
+            return [f"{head} waits for room in tile {self.xy(q)}'s queue for color {color}"], [q]
+        if state == K.S_IDLE:
+            im = self.image(p)
+            bound = [(t, n, c) for t, (n, _, c) in enumerate(im.tasks) if c >= 0]
+            blk = int(self.S.pe[p, K.P_TBLK])
+            text = (
+                ", ".join(
+                    f"{n} on color {c}" + (" (blocked)" if blk >> t & 1 else "")
+                    for t, n, c in bound
                 )
-                p = q
-            elif state == K.S_IDLE:
-                im = self.image(p)
-                bound = [(n, c) for n, _, c in im.tasks if c >= 0]
-                blk = int(self.S.pe[p, K.P_TBLK])
-                text = (
-                    ", ".join(
-                        f"{n} on color {c}" + (" (blocked)" if blk >> t & 1 else "")
-                        for t, (n, c) in enumerate(bound)
-                    )
-                    or "none"
-                )
-                out.append(f"{head} waits for a task to start; data tasks: {text}")
-                return out
-            elif state == K.S_UTWAIT:
-                out.append(f"{head} is {self.mesh.pe_state(p)}")
-                return out
-            else:
-                out.append(f"{head} is {K.STATE_NAMES[state]}")
-                return out
+                or "none"
+            )
+            return [f"{head} waits for a task to start; data tasks: {text}"], []
+        if state == K.S_UTWAIT:
+            return [f"{head} is {self.mesh.pe_state(p)}"], []
+        return [f"{head} is {K.STATE_NAMES[state]}"], []
