@@ -143,7 +143,7 @@ def test_why_names_the_cycle_of_a_deadlock(tmp_path):
         "tile (1, 0) pc 3 waits for a wavelet of color 2; it can come from (0, 0)\n"
         "deadlock: a cycle of waits: (0, 0) -> (1, 0) -> (0, 0)"
     ) in out
-    assert section(out, "mesh")[0] == "  0 [r] r "
+    assert section(out, "mesh")[:2] == ["     0  1 ", "  0 [r] r "]
 
 
 def test_why_on_a_tile_waiting_for_a_halted_sender(tmp_path):
@@ -820,3 +820,33 @@ def test_history_never_fails_the_session(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "readline", None)  # no readline at all
     assert repl.save_history() is False
     assert repl.load_history() is False
+
+
+def test_mesh_map_numbers_columns_and_folds_a_large_mesh(tmp_path):
+    prog = tmp_path / "p.wsa"
+    prog.write_text(".program a\nmain:\n    halt\n.program b\nmain:\n    recv r1, 0\n    halt\n"
+                    ".layout\n.place a at 0, 0 size WIDTH, HEIGHT - 1\n"
+                    ".place b at 70, HEIGHT - 1 size 1, 1\n")  # fmt: skip
+    _, out = debug(prog, ["continue", "mesh"], "--mesh", "100x40")
+    rows = section(out, "mesh")
+    assert rows[0].split() == [str(x) for x in range(0, 100, 4)]  # 4 tiles a cell
+    assert [r.split()[0] for r in rows[1:21]] == [str(y) for y in range(0, 40, 2)]
+    # (70, 39) is blocked on receive, the rest halted or empty: the cell of columns
+    # 68-71, rows 38-39 shows the receive, the most urgent state in it
+    cells = [c.strip("[]") for c in rows[20].split()[1:]]
+    assert cells[68 // 4] == "r" and rows[20].split()[1:][68 // 4] == "[r]"  # and the focus
+    assert set(cells) == {"H", "r"}
+    assert "each cell is 4 x 2 tiles" in out
+
+
+def test_included_code_is_shown_and_broken_at_in_its_own_file(tmp_path):
+    (tmp_path / "lib.wsa").write_text(".macro bump R\n    add R, R, 1\n    add R, R, 2\n.endm\n")
+    prog = tmp_path / "p.wsa"
+    prog.write_text('.include "lib.wsa"\nmain:\n    mov r1, 0\n    bump r1\n    halt\n')
+    _, out = debug(prog, ["break lib.wsa:3", "continue", "list", "bt", "step", "break 9"])
+    assert "Breakpoint 1 at pc 2 (" in out and "lib.wsa:3: add r1, r1, 2)" in out
+    listing = section(out, "list")
+    assert listing[0].endswith("lib.wsa:") and any(ln.startswith("=>    3") for ln in listing)
+    assert "#0  pc 2 in main (" in out
+    assert "p.wsa:5: halt)" in section(out, "step")[0]
+    assert "error: no instruction on line 9 of" in out

@@ -284,12 +284,8 @@ class Debugger(cmd.Cmd):
         where = "every tile running it" if bp.tiles is None else ", ".join(map(str, bp.tiles))
         cond = f" if {bp.cond}" if bp.cond else ""
         kind = "Temporary breakpoint" if temporary else "Breakpoint"
-        line, text = self.s.linked.source_line(bp.pcs[0])
         pcs = ", ".join(map(str, bp.pcs))
-        self.say(
-            f"{kind} {bp.num} at pc {pcs} ({self.s.linked.filename}:{line}: {text})"
-            f" on {where}{cond}"
-        )
+        self.say(f"{kind} {bp.num} at pc {pcs} ({self.s.linked.where(bp.pcs[0])}) on {where}{cond}")
 
     def do_break(self, arg):
         """break LABEL|LINE|*ADDR [tile X,Y | all] [if COND]: stop before that instruction
@@ -395,7 +391,7 @@ class Debugger(cmd.Cmd):
             im = self.s.image()
             if arg not in im.labels:
                 raise DebugError(f"no line or label {arg!r}; labels: {', '.join(im.labels)}")
-            self.say(self.s.listing(self.s.linked.source_line(im.labels[arg])[0]))
+            self.say(self.s.listing(pc=im.labels[arg]))
             return
         self.say(self.s.listing(_count(arg, "list") if arg else None))
 

@@ -31,6 +31,8 @@ STATE_CHARS = {
     K.S_FAULT: "F",
     K.S_UTWAIT: "u",
 }
+MAP_SIDE = 32  # cells per side of the `mesh` map before it folds blocks of tiles
+MAP_URGENCY = "FsruiRH."  # the state a folded cell shows: the first found among its tiles
 NP_TYPES = {
     "f16": np.float16,
     "f32": np.float32,
@@ -134,15 +136,16 @@ class Session(ReverseMixin):
             if not 0 <= pc < len(self.linked.code):
                 raise DebugError(f"no instruction at address {pc}")
             return [(pc, f"*{pc}")]
-        if text.isdigit():
-            line = int(text)
+        m = re.fullmatch(r"(?:(.+):)?(\d+)", text)
+        if m:  # LINE of the program's file, or FILE:LINE of a file it includes
+            name, line = m.group(1), int(m.group(2))
             pcs = [
-                (i, f"line {line}")
+                (i, f"line {line}" if name is None else text)
                 for i, pos in enumerate(self.linked.positions)
-                if pos.line == line
+                if pos.line == line and _same_file(pos.src.filename, name, self.linked.filename)
             ]
             if not pcs:
-                raise DebugError(f"no instruction on line {line} of {self.linked.filename}")
+                raise DebugError(f"no instruction on line {line} of {name or self.linked.filename}")
             return pcs
         pcs = sorted({(im.labels[text], text) for im in images if text in im.labels})
         if not pcs:
@@ -402,10 +405,9 @@ class Session(ReverseMixin):
             return None  # written with the same value
         new = self._watch_value(w, p)
         w.hits += 1
-        line, text = self.linked.source_line(pc)
         return [
             f"Watchpoint {w.num}: {w.what} on tile {self.xy(p)} written by pc {pc} "
-            f"({self.linked.filename}:{line}: {text})",
+            f"({self.linked.where(pc)})",
             f"Old value = {self._fmt(old)}",
             f"New value = {self._fmt(new)}",
         ]
@@ -560,17 +562,22 @@ class Session(ReverseMixin):
     def _step_lines(self, over_calls: bool) -> list[str]:
         p = self.fp
         depth = int(self.S.pe[p, K.P_SP]) if over_calls else 1 << 30
-        line = self.linked.source_line(int(self.S.pe[p, K.P_PC]))[0]
+        line = self._line_of(int(self.S.pe[p, K.P_PC]))
         for _ in range(100_000):
             out = self.stepi(1)
             if not out or not out[-1].startswith("tile") or self.last.status != "stopped":
                 return out
             if int(self.S.misc[K.M_STOP_WHY]) != K.STOP_STEP:
                 return out
-            here = self.linked.source_line(int(self.S.pe[p, K.P_PC]))[0]
+            here = self._line_of(int(self.S.pe[p, K.P_PC]))
             if int(self.S.pe[p, K.P_SP]) <= depth and here != line:
                 return out
         return out
+
+    def _line_of(self, pc: int) -> tuple:
+        """(file, line) of an instruction: code may come from included files."""
+        pos = self.linked.positions[pc] if 0 <= pc < len(self.linked.positions) else None
+        return (pos.src.filename, pos.line) if pos else ("", 0)
 
     def backtrace(self) -> list[str]:
         """The focused tile's frames, innermost first: pc, then each call's return address."""
@@ -581,11 +588,10 @@ class Session(ReverseMixin):
         task = int(self.S.pe[p, K.P_TASK])
         out = []
         for n, pc in enumerate(pcs):
-            line, text = self.linked.source_line(pc)
             label = max(((a, name) for name, a in im.labels.items() if a <= pc), default=(0, "?"))[
                 1
             ]
-            out.append(f"#{n}  pc {pc} in {label} ({self.linked.filename}:{line}: {text})")
+            out.append(f"#{n}  pc {pc} in {label} ({self.linked.where(pc)})")
         out.append(f"    task: {im.tasks[task][0] if task >= 0 else 'main'}")
         return out
 
@@ -625,28 +631,42 @@ class Session(ReverseMixin):
     def status_line(self, p=None) -> str:
         p = self.fp if p is None else p
         pc = int(self.S.pe[p, K.P_PC])
-        line, text = self.linked.source_line(pc)
         task = int(self.S.pe[p, K.P_TASK])
         tname = "main" if task < 0 else self.image(p).tasks[task][0]
         return (
-            f"tile {self.xy(p)} pc {pc} ({self.linked.filename}:{line}: {text}) "
+            f"tile {self.xy(p)} pc {pc} ({self.linked.where(pc)}) "
             f"clock {int(self.S.pe[p, K.P_CLOCK])} task {tname}: {self.state_text(p)}"
         )
 
-    def mesh_map(self) -> list[str]:
-        st = self.S.pe[: self.mesh.n_pe, K.P_STATE].reshape(self.mesh.height, self.mesh.width)
-        rows = []
-        for y in range(self.mesh.height):
-            cells = []
-            for x in range(self.mesh.width):
-                c = STATE_CHARS[int(st[y, x])]
-                cells.append(f"[{c}]" if (x, y) == self.focus else f" {c} ")
-            rows.append(f"{y:>3} " + "".join(cells))
+    def mesh_map(self, side: int = MAP_SIDE) -> list[str]:
+        """One character per tile, rows and columns numbered; a mesh wider or taller than
+        `side` tiles folds blocks of tiles into one cell showing the most urgent state
+        among them (F s r u i R H .), so a wafer-sized mesh stays readable."""
+        h, w = self.mesh.height, self.mesh.width
+        st = self.S.pe[: self.mesh.n_pe, K.P_STATE].reshape(h, w)
+        bx, by = -(-w // side), -(-h // side)  # tiles per cell
+        urgency = {c: i for i, c in enumerate(MAP_URGENCY)}
+        rank = np.array([urgency[STATE_CHARS[s]] for s in range(max(STATE_CHARS) + 1)])
+        cells = rank[st]
+        fx, fy = self.focus
+        out = ["    " + "".join(f"{x:>2} " for x in range(0, w, bx))]
+        for y0 in range(0, h, by):
+            row = []
+            for x0 in range(0, w, bx):
+                c = MAP_URGENCY[int(cells[y0 : y0 + by, x0 : x0 + bx].min())]
+                focus = x0 <= fx < x0 + bx and y0 <= fy < y0 + by
+                row.append(f"[{c}]" if focus else f" {c} ")
+            out.append(f"{y0:>3} " + "".join(row))
         legend = (
             "R running  r blocked on receive  s blocked on send  i waiting for a task  "
             "u waiting for a microthread  H halted  F faulted  . no program  [ ] focus"
         )
-        return rows + [legend]
+        if bx > 1 or by > 1:
+            legend += (
+                f"\neach cell is {bx} x {by} tiles (numbered by its first), showing the most "
+                "urgent state among them: " + " ".join(MAP_URGENCY)
+            )
+        return out + [legend]
 
     def registers(self) -> list[str]:
         p = self.fp
@@ -821,13 +841,18 @@ class Session(ReverseMixin):
                 raise DebugError(f"bad index {m.group(2)}: {e}") from None
         return f"{m.group(1)}{m.group(2) or ''} = {np.array2string(np.asarray(arr), threshold=64)}"
 
-    def listing(self, around: int | None = None, span: int = 5) -> list[str]:
-        lines = self.linked.pset.source.text.splitlines()
-        cur = self.linked.source_line(int(self.S.pe[self.fp, K.P_PC]))[0]
-        mid = around or cur
+    def listing(self, around: int | None = None, span: int = 5, pc: int | None = None) -> list[str]:
+        """Lines around `around` (or the line of instruction pc, or of the focused tile's
+        pc), in the file that line is in (the program's, or one it includes)."""
+        here = int(self.S.pe[self.fp, K.P_PC])
+        pos = self.linked.positions[pc if pc is not None else here]
+        lines = pos.src.text.splitlines()
+        cur = self.linked.positions[here]
+        cur = cur.line if cur.src.filename == pos.src.filename else 0
+        mid = around or pos.line
         if not 1 <= mid <= len(lines):
             raise DebugError(f"line {mid} is outside the program (1-{len(lines)})")
-        out = []
+        out = [] if pos.src.filename == self.linked.filename else [f"{pos.src.filename}:"]
         for n in range(max(1, mid - span), min(len(lines), mid + span) + 1):
             out.append(f"{'=>' if n == cur else '  '}{n:>5}  {lines[n - 1]}")
         return out
@@ -936,3 +961,11 @@ class Session(ReverseMixin):
         if state == K.S_UTWAIT:
             return [f"{head} is {self.mesh.pe_state(p)}"], []
         return [f"{head} is {K.STATE_NAMES[state]}"], []
+
+
+def _same_file(filename: str, name: str | None, main: str) -> bool:
+    """Whether a source file is the one a breakpoint names: the program's own file when no
+    name is given, else a file whose path is name or ends with /name."""
+    if name is None:
+        return filename == main
+    return filename == name or filename.endswith("/" + name)
