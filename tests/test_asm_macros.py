@@ -385,3 +385,71 @@ def test_fuzz_directives_in_shipped_programs(data):
         at = data.draw(st.integers(0, len(lines)))
         lines.insert(at, data.draw(st.sampled_from(DIRECTIVES)))
     check_file("\n".join(lines).encode())
+
+
+def test_expression_arguments_are_parenthesised_whatever_their_operator():
+    src = ".const A = 1\n.macro twice v\n    mov r1, v * 2\n.endm\nmain:\n    twice A == 1\n"
+    src += "    twice A < 2\n    twice !0\n    twice -1\n    halt\n"
+    code = assemble(src).images[0].code
+    assert [int(w[5]) for w in code[:4]] == [2, 2, 2, -2]
+
+
+def test_macros_that_multiply_are_stopped():
+    src = ".macro m0\n    nop\n.endm\n"
+    for k in range(1, 16):
+        src += f".macro m{k}\n    m{k - 1}\n    m{k - 1}\n.endm\n"
+    err = _error(src + "main:\n    m15\n    halt\n")
+    assert "more than 10000 macro uses in all" in err.message
+
+
+def test_macro_and_include_cannot_close_the_callers_blocks(tmp_path):
+    src = ".macro close\n.endif\n.endm\nmain:\n.if 1\n    close\n.endif\n    halt\n"
+    err = _error(src)
+    assert (err.line, err.message) == (2, ".endif without .if in this macro or file")
+    files = {"main.wsa": 'main:\n.if 1\n.include "e.wsa"\n    halt\n', "e.wsa": ".else\n"}
+    err = _error(None, files, tmp_path)
+    assert (
+        err.filename.endswith("e.wsa") and err.message == ".else without .if in this macro or file"
+    )
+    err = _error("main:\n    halt\n.layout\n.macro e\n.end\n.endm\n.repeat I = 0, 1\n    e\n.end\n")
+    assert err.message == ".end without a .repeat in this macro or file"
+
+
+def test_logic_short_circuits():
+    src = ".const N = 0\nmain:\n.if N != 0 && 8 / N > 1\n    nop\n.endif\n"
+    src += "    mov r1, N == 0 || 1 / N\n    halt\n"
+    assert assemble(src).images[0].code[0][5] == 1
+
+
+def test_an_error_for_some_placements_names_the_placement():
+    src = """.program p
+.param F = 0
+.if F
+.data buf i32[4]
+.endif
+main:
+    ld.i32 r1, [buf]
+    halt
+.layout
+.place p at 0, 0 size 1, 1 with F = 1
+.place p at 1, 0 size 1, 1
+"""
+    err = _error(src)
+    assert "undefined name 'buf'" in err.message and "for the .place at <input>:11" in err.hint
+
+
+def test_a_layout_whose_places_are_all_left_out_places_nothing():
+    src = ".const USE = 0\n.program p\nmain:\n    halt\n.layout\n"
+    src += ".if USE\n.place p at 0, 0 size 1, 1\n.endif\n"
+    assert (assemble(src, 3, 1).pe_image == -1).all()
+    assert (assemble(src.replace("USE = 0", "USE = 1"), 3, 1).pe_image == [0, -1, -1]).all()
+
+
+def test_bad_include_names_and_keyword_params(tmp_path):
+    err = _error(None, {"main.wsa": 'main:\n.include "a\x00b"\n'}, tmp_path)
+    assert err.line == 2 and err.message.startswith("cannot read a")
+    err = _error(".macro put x, size\n.endm\n")
+    assert "macro parameter 'size' is a directive keyword" in err.message
+    files = {"main.wsa": '\n.include "bad.wsa"\n', "bad.wsa": "main:\n    halt \x0c\n"}
+    err = _error(None, files, tmp_path)
+    assert err.filename.endswith("bad.wsa") and "included from" in err.hint

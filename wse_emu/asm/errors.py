@@ -80,16 +80,19 @@ class Source:
     """A file's text, or a macro expansion's: `note` says where it was expanded and is
     added to every error located in it."""
 
-    __slots__ = ("filename", "text", "note")
+    __slots__ = ("filename", "text", "note", "_lines")
 
     def __init__(self, filename: str, text: str, note: str = ""):
         self.filename = filename
         self.text = text
         self.note = note
+        self._lines = None
 
     def line(self, n: int) -> str:
         """Line n (1-based) without its trailing comment or blanks; '' past the end."""
-        lines = source_lines(self.text)
+        if self._lines is None:  # listings and stepping ask for many lines
+            self._lines = source_lines(self.text)
+        lines = self._lines
         return strip_comment(lines[n - 1]).strip() if 1 <= n <= len(lines) else ""
 
 

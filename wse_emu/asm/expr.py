@@ -28,8 +28,6 @@ _BINARY = {
     "le": lambda a, b: int(a <= b),
     "gt": lambda a, b: int(a > b),
     "ge": lambda a, b: int(a >= b),
-    "land": lambda a, b: int(bool(a) and bool(b)),
-    "lor": lambda a, b: int(bool(a) or bool(b)),
 }
 _INT_ONLY = {"bor", "bxor", "band", "shl", "shr", "mod", "inv"}
 
@@ -72,6 +70,11 @@ class Scope:
             return self._bounded(node, -self.eval(ch[0]))
         if kind == "factor":  # unary plus
             return self.eval(ch[0])
+        if kind in ("land", "lor"):  # short-circuit: `N != 0 && 8 / N > 1` is safe
+            first = bool(self.eval(ch[0]))
+            if first == (kind == "lor"):
+                return int(first)
+            return int(bool(self.eval(ch[1])))
         if kind == "lnot":
             return int(not self.eval(ch[0]))
         if kind == "inv":

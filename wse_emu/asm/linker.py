@@ -157,7 +157,7 @@ def link(
         raise AsmError(
             "no program: the file has no code or data", pset.source.filename, 1, 1, pset.source.text
         )
-    if not places:
+    if not pset.places:  # no .place at all (not: every .place left out by .if or .repeat)
         if len(pset.programs) > 1:
             raise AsmError(
                 "several programs but no 'place' in a .layout section",
@@ -196,7 +196,7 @@ def link(
             overrides = {n: (scope.eval(e), p) for n, e, p in place.params}
         key = (prog.name, tuple(sorted((k, v[0]) for k, v in overrides.items())))
         if key not in instances:
-            image = assemble_program(pset, prog, globals_, overrides, base, n_colors)
+            image = _assemble(pset, prog, globals_, overrides, base, n_colors, place)
             _check_footprint(image, arch, place.pos if place else prog.pos)
             _check_arch(image, arch)
             _bind_queues(image, arch)
@@ -243,6 +243,23 @@ def link(
             DIR_BIT[d] for d in set(route.tx)
         )
     return Linked(pset, width, height, arch, images, regions, pe_image, code, positions, rx, tx)
+
+
+def _assemble(pset, prog, globals_, overrides, base, n_colors, place):
+    """assemble_program; an error in a program whose params decide .if blocks says which
+    placement (and params) it came from, as it may hold for some placements only."""
+    try:
+        return assemble_program(pset, prog, globals_, overrides, base, n_colors)
+    except AsmError as e:
+        if place is not None and prog.has_conds:
+            params = ", ".join(f"{k} = {v[0]}" for k, v in overrides.items()) or "default params"
+            where = f"{place.pos.src.filename}:{place.pos.line}"
+            e.hint = _chain(e.hint, f"for the .place at {where} ({params})")
+        raise
+
+
+def _chain(hint: str, more: str) -> str:
+    return f"{hint}\n{more}" if hint else more
 
 
 def _check_footprint(image: Image, arch: ArchProfile, pos):

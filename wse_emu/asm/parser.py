@@ -278,7 +278,10 @@ class _SrcToken(Token):
 
 MAX_INCLUDE_DEPTH = 16  # files including files
 MAX_MACRO_DEPTH = 64  # macros using macros: a macro that uses itself never ends
-_OPERATOR = re.compile(r"[-+*/%<>&|^~]")
+_PLAIN = re.compile(r"[\w.]+|[\[%].*")  # a name or number, an address, a special: as is
+MAX_EXPANSIONS = 10_000  # macro uses in a file: one using another twice, 30 deep, never ends
+MAX_NOTES = 4  # "in macro ... used at" lines shown for macros within macros
+_KEYWORDS = {"at", "size", "with", "rx", "tx", "pos", "color", "control"}
 
 
 class _Builder:
@@ -298,6 +301,7 @@ class _Builder:
         self.includes: list = [Path(src.filename).resolve()]
         self.macro_depth = 0
         self.expansions = 0
+        self.floor = (0, 0)  # .if blocks and .repeat loops open when this source began
 
     def pos(self, node) -> Pos:
         return Pos.of(node, self.src)
@@ -334,11 +338,12 @@ class _Builder:
             node.children = [
                 _SrcToken.of(c, src) if isinstance(c, Token) else c for c in node.children
             ]
-        outer, self.src = self.src, src
+        outer, self.src = (self.src, self.floor), src
+        self.floor = (len(self.conds), len(self.loops))
         try:
             self._walk(tree)
         finally:
-            self.src = outer
+            self.src, self.floor = outer
 
     def _check_depth(self, line):
         """Refuse expressions nested deeper than MAX_DEPTH (walked without recursion)."""
@@ -459,8 +464,10 @@ class _Builder:
         self.loops.append(Loop(str(name), start, stop, self.pos(node)))
 
     def on_end(self, node):
-        if not self.loops:
-            raise self.pos(node).error(".end without a .repeat")
+        if len(self.loops) <= self.floor[1]:
+            raise self.pos(node).error(
+                ".end without a .repeat" + (" in this macro or file" if self.loops else "")
+            )
         if self.conds and self.conds[-1].loop_depth == len(self.loops):
             raise self.pos(node).error(
                 f".end inside the .if of line {self.conds[-1].pos.line}",
@@ -567,8 +574,10 @@ class _Builder:
             )
 
     def _open_if(self, node, what) -> Cond:
-        if not self.conds:
-            raise self.pos(node).error(f"{what} without .if")
+        if len(self.conds) <= self.floor[0]:
+            raise self.pos(node).error(
+                f"{what} without .if" + (" in this macro or file" if self.conds else "")
+            )
         cond = self.conds[-1]
         if cond.has_else and what != ".endif":
             raise self.pos(node).error(f"{what} after .else (the .if is on line {cond.pos.line})")
@@ -619,6 +628,11 @@ class _Builder:
             )
         names = [str(p) for p in params if p is not None]
         for k, p in enumerate(names):
+            if p in _KEYWORDS:
+                raise self.pos(params[k]).error(
+                    f"macro parameter {p!r} is a directive keyword",
+                    "keywords: " + " ".join(sorted(_KEYWORDS)),
+                )
             if p in names[:k]:
                 raise self.pos(params[k]).error(f"macro parameter {p!r} appears twice")
         self.defining = Macro(str(name), names, pos, self.src, pos.line + 1)
@@ -644,10 +658,14 @@ class _Builder:
                 f"syntax: {macro.name} {', '.join(macro.params)}".rstrip(),
             )
         self.expansions += 1
+        if self.expansions > MAX_EXPANSIONS:
+            raise pos.error(
+                f"more than {MAX_EXPANSIONS} macro uses in all",
+                "a macro that uses another several times, many levels deep, grows without end",
+            )
         subst = {label: f"{label}__{macro.name}{self.expansions}" for label in macro.labels}
         subst.update(
-            (p, f"({a})" if _OPERATOR.search(a) and a[0] not in "[%" else a)
-            for p, a in zip(macro.params, args)
+            (p, a if _PLAIN.fullmatch(a) else f"({a})") for p, a in zip(macro.params, args)
         )
         body = source_lines(macro.src.text)[macro.first - 1 : macro.last]
         if subst:
@@ -655,10 +673,13 @@ class _Builder:
             word = re.compile(rf"(?<![\w.%$])({names})(?!\w)")
             body = [word.sub(lambda m: subst[m.group(1)], line) for line in body]
         note = f"in macro {macro.name} used at {pos.src.filename}:{pos.line}:{pos.column}"
+        notes = _chain(note, pos.src.note).split("\n")
+        if len(notes) > MAX_NOTES:  # macros within macros: the innermost and outermost uses
+            notes = notes[:2] + [f"... {len(notes) - 3} more"] + notes[-1:]
         text = "\n" * (macro.first - 1) + "\n".join(body)
         self.macro_depth += 1
         try:
-            self._walk_source(Source(macro.src.filename, text, _chain(note, pos.src.note)))
+            self._walk_source(Source(macro.src.filename, text, "\n".join(notes)))
         finally:
             self.macro_depth -= 1
 
@@ -669,20 +690,26 @@ class _Builder:
         if not name:
             raise pos.error(".include needs a file name")
         path = Path(pos.src.filename).parent / name
-        if path.resolve() in self.includes:
-            raise pos.error(f"{name} includes itself (through {pos.src.filename})")
-        if len(self.includes) > MAX_INCLUDE_DEPTH:
-            raise pos.error(f"includes nested more than {MAX_INCLUDE_DEPTH} deep")
         try:
+            real = path.resolve()
+            if real in self.includes:
+                raise pos.error(f"{name} includes itself (through {pos.src.filename})")
+            if len(self.includes) > MAX_INCLUDE_DEPTH:
+                raise pos.error(f"includes nested more than {MAX_INCLUDE_DEPTH} deep")
             data = path.read_bytes()
-        except OSError as e:
+        except (OSError, ValueError) as e:
+            where = "" if Path(name).is_absolute() else " (relative to the including file)"
             raise pos.error(
-                f"cannot read {name}: {e.strerror or e}",
-                f"looked for {path} (relative to the including file)",
+                f"cannot read {name}: {getattr(e, 'strerror', None) or e}",
+                f"looked for {path}{where}",
             ) from None
-        text = normalize(decode(data, str(path)), str(path))
         note = _chain(f"included from {pos.src.filename}:{pos.line}", pos.src.note)
-        self.includes.append(path.resolve())
+        try:
+            text = normalize(decode(data, str(path)), str(path))
+        except AsmError as e:
+            e.hint = _chain(e.hint, note)
+            raise
+        self.includes.append(real)
         try:
             self._walk_source(Source(str(path), text, note))
         finally:
