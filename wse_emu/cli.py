@@ -20,6 +20,14 @@ from .memory import MeshSizeError, check_memory
 from .progress import COMPILE_NOTE, RunProgress, engine_is_cold
 from .runtime import Mesh, RunError, parse_mesh
 from .stats import run_record, version
+from .trace import (
+    DEFAULT_MAX_EVENTS,
+    TraceError,
+    TraceOptions,
+    check_path,
+    parse_rect,
+    parse_window,
+)
 
 EXIT_USAGE = 2  # bad input: program, arguments, files
 EXIT_RUNTIME = 3  # the program faulted, deadlocked or hit the cycle limit
@@ -333,6 +341,29 @@ def _prepare(prog, mesh, arch, overrides, consts, inputs, quiet=False):
     is_flag=True,
     help="on a runtime fault or deadlock, open the debugger at the tile, state intact",
 )
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(dir_okay=False),
+    help="write a timeline of the run (Chrome trace-event JSON) for https://ui.perfetto.dev",
+)
+@click.option(
+    "--trace-pes",
+    metavar="X,Y,WxH",
+    help="trace only this rectangle of PEs (X,Y alone: one PE) [default: all]",
+)
+@click.option(
+    "--trace-cycles",
+    metavar="A:B",
+    help="trace only cycles A to B (an end may be left out) [default: the whole run]",
+)
+@click.option(
+    "--trace-max-events",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_EVENTS,
+    show_default=True,
+    help="stop recording after this many events (the run goes on; a message says where)",
+)
 def run(
     prog,
     mesh,
@@ -346,8 +377,13 @@ def run(
     quiet,
     heatmap_path,
     post_mortem,
+    trace_path,
+    trace_pes,
+    trace_cycles,
+    trace_max_events,
 ):
     """Assemble PROG, load it onto a mesh, run it and report cycles and statistics."""
+    trace = _trace_options(trace_path, trace_pes, trace_cycles, trace_max_events)
     outs = [_parse_binding(b, "--out") for b in outputs]
     # np.save appends .npy to a name without it: check and report the file it writes
     outs = [(sym, path if path.endswith(".npy") else path + ".npy") for sym, path in outs]
@@ -358,6 +394,11 @@ def run(
     for sym, path in outs:
         _writable(path, f"--out {sym}")
     linked, m, profile = _prepare(prog, mesh, arch, overrides, consts, inputs, quiet)
+    if trace is not None and trace.pes is not None:
+        try:
+            parse_rect(trace.pes, linked.width, linked.height)
+        except TraceError as e:
+            _fail(f"error: --trace-pes: {e}")
     rects = {sym: _symbol_rect(linked, sym) for sym, _ in outs}
     for sym, rect in rects.items():  # copies that would fail after the run fail now
         try:
@@ -366,7 +407,7 @@ def run(
             _fail(f"error: --out {sym}: {e}")
     progress = RunProgress(sys.stderr) if not quiet and sys.stderr.isatty() else None
     try:
-        result = m.run(max_cycles=max_cycles, check=False, progress=progress)
+        result = m.run(max_cycles=max_cycles, check=False, progress=progress, trace=trace)
     except KeyboardInterrupt:
         if progress:
             progress.close()
@@ -384,6 +425,8 @@ def run(
         saved[sym] = {"path": path, "origin": [x0, y0], "shape": list(arr.shape)}
     if heatmap_path:
         result.stats.heatmap(heatmap_path, f"{prog} on {profile.name}: {result.status}")
+    if result.trace is not None and (not quiet or result.trace.cut_at is not None):
+        click.echo(result.trace.message(), err=True)
     if json_path:
         record = run_record(result, prog, profile, linked, max_cycles, saved)
         Path(json_path).write_text(json.dumps(record, indent=1))
@@ -403,6 +446,22 @@ def run(
             session._ended(result)  # focus the faulting or first blocked tile
             sys.exit(_debug_loop(session, None, batch=False, banner=True))
         sys.exit(EXIT_RUNTIME)
+
+
+def _trace_options(path, pes, cycles, max_events):
+    """--trace and its filters as TraceOptions (None without --trace), checked before the
+    run: the path writable, the window well formed (the rectangle once the mesh is known)."""
+    if path is None:
+        if pes is not None or cycles is not None:
+            _fail("error: --trace-pes and --trace-cycles filter a trace: give --trace FILE too")
+        return None
+    try:
+        check_path(path)
+        if cycles is not None:
+            parse_window(cycles)
+    except TraceError as e:
+        _fail(f"error: --trace{'-cycles' if 'cycle window' in str(e) else ''}: {e}")
+    return TraceOptions(path, pes=pes, cycles=cycles, max_events=max_events)
 
 
 EXIT_UNFINISHED = 4  # debug: the commands ran out before the program ended
