@@ -245,3 +245,15 @@ def test_bad_trace_options_from_python_fail_before_the_run(tmp_path):
             m.run(trace=options)
     assert m.stats().cycles == 0  # nothing ran
     assert m.run(trace=tmp_path / "t.json").ok  # a plain path is fine too
+
+
+def test_a_deadlocked_run_leaves_its_open_tasks_closed_at_its_end(tmp_path):
+    m = Mesh(1, 1)
+    m.load("main:\n    add r1, r1, 1\n    recv r2, 3\n    halt\n")
+    m.launch()
+    result = m.run(check=False, trace=tmp_path / "t.json")
+    assert result.status == "deadlock"
+    events = check_trace(json.loads((tmp_path / "t.json").read_text()))
+    (task,) = [e for e in events if e.get("cat") == "task"]
+    assert task["name"] == "main (unfinished)" and task["ts"] == 0
+    assert task["dur"] == result.cycles > 0

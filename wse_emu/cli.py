@@ -311,6 +311,26 @@ def _prepare(prog, mesh, arch, overrides, consts, inputs, quiet=False):
     return linked, m, profile
 
 
+TRACE_FLAGS = (  # (name, dest, extra click.option arguments, help)
+    ("--trace", "trace_path", dict(type=click.Path(dir_okay=False), metavar="FILE.json"),
+     "write a timeline of the run (Chrome trace-event JSON) for https://ui.perfetto.dev"),
+    ("--trace-pes", "trace_pes", dict(metavar="X,Y,WxH"),
+     "trace only this rectangle of PEs (X,Y alone: one PE) [default: all]"),
+    ("--trace-cycles", "trace_cycles", dict(metavar="A:B"),
+     "trace only cycles A to B (an end may be left out) [default: the whole run]"),
+    ("--trace-max-events", "trace_max_events",
+     dict(type=click.IntRange(1), default=DEFAULT_MAX_EVENTS, show_default=True),
+     "stop recording after this many events (the run goes on; a message says where)"),
+)  # fmt: skip
+
+
+def _trace_flags(f):
+    """--trace and its filters (see trace.py)."""
+    for name, dest, extra, text in reversed(TRACE_FLAGS):
+        f = click.option(name, dest, help=text, **extra)(f)
+    return f
+
+
 @main.command()
 @_program_options
 @click.option(
@@ -334,36 +354,15 @@ def _prepare(prog, mesh, arch, overrides, consts, inputs, quiet=False):
     "--heatmap",
     "heatmap_path",
     type=click.Path(dir_okay=False),
-    help="draw per-PE busy / stalled / idle fractions to this PNG (needs matplotlib)",
+    help="draw per-PE busy / stalled / idle fractions and wavelets per link to this PNG "
+    "(needs matplotlib)",
 )
 @click.option(
     "--post-mortem",
     is_flag=True,
     help="on a runtime fault or deadlock, open the debugger at the tile, state intact",
 )
-@click.option(
-    "--trace",
-    "trace_path",
-    type=click.Path(dir_okay=False),
-    help="write a timeline of the run (Chrome trace-event JSON) for https://ui.perfetto.dev",
-)
-@click.option(
-    "--trace-pes",
-    metavar="X,Y,WxH",
-    help="trace only this rectangle of PEs (X,Y alone: one PE) [default: all]",
-)
-@click.option(
-    "--trace-cycles",
-    metavar="A:B",
-    help="trace only cycles A to B (an end may be left out) [default: the whole run]",
-)
-@click.option(
-    "--trace-max-events",
-    type=click.IntRange(1),
-    default=DEFAULT_MAX_EVENTS,
-    show_default=True,
-    help="stop recording after this many events (the run goes on; a message says where)",
-)
+@_trace_flags
 def run(
     prog,
     mesh,
