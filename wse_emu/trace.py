@@ -42,7 +42,7 @@ from .engine.events import (
     NEVF,
 )
 
-DEFAULT_MAX_EVENTS = 2_000_000  # engine events kept (about 56 B each in memory)
+DEFAULT_MAX_EVENTS = 1_000_000  # engine events kept: 56 B each in memory, ~145 B in the file
 DEFAULT_BUFFER = 1 << 16  # engine buffer rows (at least: Tracer.start)
 EV_HALT = 100  # written from the final state, not by the engine
 THREAD, DATAPATH, FABRIC, MICROTHREAD = range(4)  # tids; microthread u is MICROTHREAD + u
@@ -52,7 +52,7 @@ STALL_NAMES = (
     "stall: receive (queue empty)",
     "stall: send (queue full)",
     "stall: waiting for a microthread",
-    "wait: datapath (results, load)",
+    "wait: datapath (start-up, results, load)",
 )
 STALL_ARGS = ("color", "color", "microthread", "")
 
