@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import vector_add_cycles
+from fuzzkit import fuzz_settings, outcome
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wse_emu import Mesh, assemble, parse_file, programs
 from wse_emu.arch import ArchProfile
 from wse_emu.cli import main
-from wse_emu.trace import TraceError, TraceOptions
+from wse_emu.trace import TraceError, TraceOptions, parse_rect, parse_window
 
 REQUIRED = ("name", "ph", "ts", "pid", "tid")
 INPUTS = {"vector_add": ("a", "b"), "gemv": ("a", "x"), "gemm_dense": ("a", "b")}
@@ -257,3 +260,28 @@ def test_a_deadlocked_run_leaves_its_open_tasks_closed_at_its_end(tmp_path):
     (task,) = [e for e in events if e.get("cat") == "task"]
     assert task["name"] == "main (unfinished)" and task["ts"] == 0
     assert task["dur"] == result.cycles > 0
+
+
+FILTER_TEXT = st.one_of(
+    st.text(max_size=16),
+    st.from_regex(r"\s?\d{0,3}\s?,\s?\d{0,3}(,\s?\d{0,3}[xX]\d{0,3})?\s?", fullmatch=True),
+    st.from_regex(r"\d{0,6}:\d{0,6}", fullmatch=True),
+)
+
+
+@fuzz_settings(300)
+@given(FILTER_TEXT, st.integers(1, 70), st.integers(1, 70))
+def test_any_filter_text_is_a_rectangle_in_the_mesh_or_a_trace_error(text, width, height):
+    try:
+        x, y, w, h = parse_rect(text, width, height)
+        assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width and y + h <= height
+        outcome("trace_filter.rect")
+    except TraceError as e:
+        assert "PE rectangle" in str(e)
+        outcome("trace_filter.refused")
+    try:
+        lo, hi = parse_window(text)
+        assert 0 <= lo < hi
+        outcome("trace_filter.window")
+    except TraceError as e:
+        assert "cycle window" in str(e)
