@@ -83,7 +83,12 @@ def test_heatmap_without_a_path_is_a_figure():
     m.launch()
     fig = m.run().stats.heatmap()
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["busy fraction", "stalled fraction", "idle fraction"]
+    assert titles == [
+        "busy fraction",
+        "stalled fraction",
+        "idle fraction",
+        "wavelets per link (0 link crossings)",
+    ]
 
 
 def test_shell_completion_as_the_readme_says():

@@ -20,6 +20,14 @@ from .memory import MeshSizeError, check_memory
 from .progress import COMPILE_NOTE, RunProgress, engine_is_cold
 from .runtime import Mesh, RunError, parse_mesh
 from .stats import run_record, version
+from .trace import (
+    DEFAULT_MAX_EVENTS,
+    TraceError,
+    TraceOptions,
+    check_path,
+    parse_rect,
+    parse_window,
+)
 
 EXIT_USAGE = 2  # bad input: program, arguments, files
 EXIT_RUNTIME = 3  # the program faulted, deadlocked or hit the cycle limit
@@ -301,6 +309,26 @@ def _prepare(prog, mesh, arch, overrides, consts, inputs, quiet=False):
     return linked, m, profile
 
 
+TRACE_FLAGS = (  # (name, dest, extra click.option arguments, help)
+    ("--trace", "trace_path", dict(type=click.Path(dir_okay=False), metavar="FILE.json"),
+     "write a timeline of the run (Chrome trace-event JSON) for https://ui.perfetto.dev"),
+    ("--trace-pes", "trace_pes", dict(metavar="X,Y,WxH"),
+     "trace only this rectangle of PEs (X,Y alone: one PE) [default: all]"),
+    ("--trace-cycles", "trace_cycles", dict(metavar="A:B"),
+     "trace only cycles A to B (an end may be left out) [default: the whole run]"),
+    ("--trace-max-events", "trace_max_events",
+     dict(type=click.IntRange(1), default=DEFAULT_MAX_EVENTS, show_default=True),
+     "stop recording after this many events (the run goes on; a message says where)"),
+)  # fmt: skip
+
+
+def _trace_flags(f):
+    """--trace and its filters (see trace.py)."""
+    for name, dest, extra, text in reversed(TRACE_FLAGS):
+        f = click.option(name, dest, help=text, **extra)(f)
+    return f
+
+
 @main.command()
 @_program_options
 @click.option(
@@ -324,13 +352,15 @@ def _prepare(prog, mesh, arch, overrides, consts, inputs, quiet=False):
     "--heatmap",
     "heatmap_path",
     type=click.Path(dir_okay=False),
-    help="draw per-PE busy / stalled / idle fractions to this PNG (needs matplotlib)",
+    help="draw per-PE busy / stalled / idle fractions and wavelets per link to this PNG "
+    "(needs matplotlib)",
 )
 @click.option(
     "--post-mortem",
     is_flag=True,
     help="on a runtime fault or deadlock, open the debugger at the tile, state intact",
 )
+@_trace_flags
 def run(
     prog,
     mesh,
@@ -344,8 +374,13 @@ def run(
     quiet,
     heatmap_path,
     post_mortem,
+    trace_path,
+    trace_pes,
+    trace_cycles,
+    trace_max_events,
 ):
     """Assemble PROG, load it onto a mesh, run it and report cycles and statistics."""
+    trace = _trace_options(trace_path, trace_pes, trace_cycles, trace_max_events)
     outs = [_parse_binding(b, "--out") for b in outputs]
     # np.save appends .npy to a name without it: check and report the file it writes
     outs = [(sym, path if path.endswith(".npy") else path + ".npy") for sym, path in outs]
@@ -356,6 +391,11 @@ def run(
     for sym, path in outs:
         _writable(path, f"--out {sym}")
     linked, m, profile = _prepare(prog, mesh, arch, overrides, consts, inputs, quiet)
+    if trace is not None and trace.pes is not None:
+        try:
+            parse_rect(trace.pes, linked.width, linked.height)
+        except TraceError as e:
+            _fail(f"error: --trace-pes: {e}")
     rects = {sym: _symbol_rect(linked, sym) for sym, _ in outs}
     for sym, rect in rects.items():  # copies that would fail after the run fail now
         try:
@@ -364,7 +404,7 @@ def run(
             _fail(f"error: --out {sym}: {e}")
     progress = RunProgress(sys.stderr) if not quiet and sys.stderr.isatty() else None
     try:
-        result = m.run(max_cycles=max_cycles, check=False, progress=progress)
+        result = m.run(max_cycles=max_cycles, check=False, progress=progress, trace=trace)
     except KeyboardInterrupt:
         if progress:
             progress.close()
@@ -382,6 +422,8 @@ def run(
         saved[sym] = {"path": path, "origin": [x0, y0], "shape": list(arr.shape)}
     if heatmap_path:
         result.stats.heatmap(heatmap_path, f"{prog} on {profile.name}: {result.status}")
+    if result.trace is not None and (not quiet or result.trace.cut_at is not None):
+        click.echo(result.trace.message(), err=True)
     if json_path:
         record = run_record(result, prog, profile, linked, max_cycles, saved)
         Path(json_path).write_text(json.dumps(record, indent=1))
@@ -401,6 +443,22 @@ def run(
             session._ended(result)  # focus the faulting or first blocked tile
             sys.exit(_debug_loop(session, None, batch=False, banner=True))
         sys.exit(EXIT_RUNTIME)
+
+
+def _trace_options(path, pes, cycles, max_events):
+    """--trace and its filters as TraceOptions (None without --trace), checked before the
+    run: the path writable, the window well formed (the rectangle once the mesh is known)."""
+    if path is None:
+        if pes is not None or cycles is not None:
+            _fail("error: --trace-pes and --trace-cycles filter a trace: give --trace FILE too")
+        return None
+    try:
+        check_path(path)
+        if cycles is not None:
+            parse_window(cycles)
+    except TraceError as e:
+        _fail(f"error: --trace{'-cycles' if 'cycle window' in str(e) else ''}: {e}")
+    return TraceOptions(path, pes=pes, cycles=cycles, max_events=max_events)
 
 
 EXIT_UNFINISHED = 4  # debug: the commands ran out before the program ended

@@ -46,9 +46,10 @@ def per_pe_bytes(arch, n_insn: int = 0) -> int:
         + isa.N_DSDS * 4 * 8
         + isa.CALL_DEPTH * 8
         + 8 * 4  # acc, flops
-        + 5 * 8 * 2  # link_free, link_src
+        + 5 * 8 * 3  # link_free, link_src, link_n
         + 8 * 8  # walk scratch, tready, heap
         + 4  # pe_image
+        + 1  # the trace's PE mask
     )
     per_color = 5 * 8 + 4 * isa.SWITCH_POSITIONS * 2 * 2  # queue bookkeeping, rx/tx twice
     return arch["sram_bytes"] + fixed + colors * per_color + max(n_insn, 1)

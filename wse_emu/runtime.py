@@ -56,6 +56,7 @@ class RunResult:
     status: str  # "done", "fault", "deadlock", "cycle-limit", "stopped" (by the debugger)
     stats: Stats
     report: str = ""  # what went wrong, for the statuses other than done
+    trace: "object | None" = None  # a trace.TraceSummary when the run was traced
 
     @property
     def cycles(self) -> int:
@@ -351,10 +352,13 @@ class Mesh:
         check: bool = True,
         progress=None,
         batch: int = BATCH_INSTRUCTIONS,
+        trace=None,
     ) -> RunResult:
         """Run until done. With check, a fault, deadlock or cycle limit raises RunError.
         The engine runs in batches of about `batch` instructions, so Ctrl-C stops a long
-        run between batches; progress(mesh) is called after each batch."""
+        run between batches; progress(mesh) is called after each batch. trace: a path or a
+        trace.TraceOptions: write a Perfetto timeline of the run there (result.trace says
+        what was written); tracing changes no cycle and no bit."""
         self._need_program()
         if not self.launched:
             raise RunError(
@@ -366,13 +370,25 @@ class Mesh:
             DEFAULT_MAX_CYCLES if max_cycles is None else max_cycles, "max_cycles", 1, MAX_CYCLES
         )
         batch = integer(batch, "batch", 1, MAX_CYCLES)
-        while True:
-            self.state.misc[K.M_BUDGET] = batch
-            status = engine_run(self.state, limit)
-            if status != K.R_PAUSED:
-                break
-            if progress is not None:
-                progress(self)
+        tracer = None
+        if trace is not None:
+            from .trace import Tracer
+
+            tracer = Tracer(self, trace)
+            tracer.start()
+        try:
+            while True:
+                self.state.misc[K.M_BUDGET] = batch
+                status = engine_run(self.state, limit)
+                if tracer is not None:
+                    tracer.drain()
+                if status != K.R_PAUSED:
+                    break
+                if progress is not None:
+                    progress(self)
+        finally:
+            if tracer is not None:
+                tracer.stop()
         result = RunResult(
             {
                 K.R_DONE: "done",
@@ -383,6 +399,8 @@ class Mesh:
             }[int(status)],
             self.stats(),
         )
+        if tracer is not None:
+            result.trace = tracer.write(self.program.filename)
         if result.status not in ("done", "stopped"):  # stopped: by the debugger, on request
             result.report = self.explain(result.status)
             if check:

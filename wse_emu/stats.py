@@ -11,6 +11,7 @@ import numpy as np
 from .engine import kinds as K
 
 FLOP_KINDS = ("f16", "bf16", "f32", "f16->f32")
+LINK_DIRECTIONS = ("north", "east", "south", "west")  # Stats.links' last axis
 
 
 def html_table(rows) -> str:
@@ -50,6 +51,8 @@ class Stats:
     sram_written: np.ndarray  # int64[h, w] bytes
     flops: dict  # dtype -> total FLOPs
     placed: np.ndarray  # bool[h, w] PEs with a program
+    links: np.ndarray  # int64[h, w, 4] wavelets out of each PE's router, per LINK_DIRECTIONS
+    delivered: np.ndarray  # int64[h, w] wavelets down each PE's ramp into its input queues
 
     @classmethod
     def from_state(cls, S, width, height, clock_hz) -> "Stats":
@@ -64,6 +67,9 @@ class Stats:
         busy, stalled = col(K.P_BUSY), col(K.P_STALL)
         idle = np.where(placed, cycles - busy - stalled, 0)
         flops = {k: int(S.flops[:, i].sum()) for i, k in enumerate(FLOP_KINDS)}
+        n = width * height
+        links = S.link_n[: n * 4].reshape(height, width, 4).copy()
+        delivered = S.link_n[n * 4 :].reshape(height, width).copy()
         return cls(
             width,
             height,
@@ -80,11 +86,13 @@ class Stats:
             col(K.P_WR),
             flops,
             placed,
+            links,
+            delivered,
         )
 
     def heatmap(self, path=None, title: str = ""):
-        """Draw per-PE busy / stalled / idle fractions to an image file, or return the
-        matplotlib Figure when no path is given (see heatmap.py)."""
+        """Draw per-PE busy / stalled / idle fractions and per-link wavelet counts to an
+        image file, or return the matplotlib Figure when no path is given (heatmap.py)."""
         from .heatmap import draw
 
         return draw(self, path, title)
@@ -126,8 +134,18 @@ class Stats:
         if per_pe:
             out["per_pe"] = {
                 name: getattr(self, name).tolist()
-                for name in ("busy", "stalled", "idle", "instructions", "wavelets_sent", "hops")
+                for name in (
+                    "busy",
+                    "stalled",
+                    "idle",
+                    "instructions",
+                    "wavelets_sent",
+                    "hops",
+                    "links",
+                    "delivered",
+                )
             }
+            out["per_pe"]["links_order"] = list(LINK_DIRECTIONS)
         return out
 
     def to_json(self, per_pe: bool = True) -> str:

@@ -7,6 +7,7 @@ import numpy as np
 from ..isa import CALL_DEPTH, MAX_DIMS, MAX_DSD_LEN, MAX_TASKS
 from .control import CTL_SENT, HAS_CONTROL, control_pick, send_control
 from .dsd import set_1d, set_extent, span
+from .events import EV_IDLE, STALL_RECV, record, stall, task_end
 from .fabric import (
     NPOS,
     block_sender,
@@ -97,6 +98,7 @@ from .kinds import (
     M_STEP_PE,
     M_STOP_PE,
     M_STOP_WHY,
+    M_TRACE,
     P_ASYNC,
     P_BUSY,
     P_CEND,
@@ -118,6 +120,7 @@ from .kinds import (
     P_TACT,
     P_TASK,
     P_TBLK,
+    P_TSTART,
     P_UTBLK,
     P_UTBUSY,
     P_UTHOST,
@@ -255,6 +258,8 @@ def pick_task(S, p):
         make_runnable(S, p, best_t)
         return PICK_LATER
     if best_t > pe[p, P_CLOCK]:
+        if S.misc[M_TRACE]:
+            record(S, EV_IDLE, p, pe[p, P_CLOCK], best_t, 0, 0, 0)
         pe[p, P_IDLE] += best_t - pe[p, P_CLOCK]
         pe[p, P_CLOCK] = best_t
     color = S.task_color[img, best]
@@ -267,6 +272,7 @@ def pick_task(S, p):
         S.regs[p, 0] = np.int64(q_pop(S, p * nc + color, pe[p, P_CLOCK])) & 0xFFFFFFFF
         pe[p, P_RECVD] += 1
     switch = S.cfg[CFG_TASK_SWITCH]
+    pe[p, P_TSTART] = pe[p, P_CLOCK]
     pe[p, P_CLOCK] += switch
     pe[p, P_BUSY] += switch
     pe[p, P_PC] = S.task_entry[img, best]
@@ -595,6 +601,8 @@ def exec_pe(S, p, limit):
                 return
             arrive = q_head_time(S, qi)
             if arrive > pe[p, P_CLOCK]:
+                if S.misc[M_TRACE]:
+                    stall(S, p, arrive, STALL_RECV, color)
                 pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
                 pe[p, P_CLOCK] = arrive
             S.regs[p, code[pc, C_F0]] = wrap32(np.int64(q_pop(S, qi, pe[p, P_CLOCK])))
@@ -647,6 +655,8 @@ def exec_pe(S, p, limit):
                 pe[p, P_CLOCK] += cost
                 pe[p, P_BUSY] += cost
                 pe[p, P_INSTR] += 1
+                if S.misc[M_TRACE]:
+                    task_end(S, p)
                 if S.misc[M_DEBUG] and task_end_stops(S, p):
                     pe[p, P_PICK] = 1  # resuming picks the next task
                     make_runnable(S, p, pe[p, P_CLOCK])
@@ -668,6 +678,8 @@ def exec_pe(S, p, limit):
             pe[p, P_INSTR] += 1
             pe[p, P_STATE] = S_HALT
             pe[p, P_HALTCLK] = pe[p, P_CLOCK]
+            if S.misc[M_TRACE]:
+                task_end(S, p)
             S.misc[M_ACTIVE] -= 1
             if S.misc[M_DEBUG]:
                 task_end_stops(S, p)
@@ -738,4 +750,5 @@ def launch(S, start_pc):
         S.pe[p, P_PC] = start_pc[p]
         S.pe[p, P_TASK] = -1
         S.pe[p, P_SP] = 0
+        S.pe[p, P_TSTART] = S.pe[p, P_CLOCK]
         make_runnable(S, p, S.pe[p, P_CLOCK])

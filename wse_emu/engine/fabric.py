@@ -13,6 +13,7 @@ sender sees the room there was at its own cycle, however far the consumer has ru
 import numpy as np
 
 from ..isa import SWITCH_POSITIONS
+from .events import EV_LAND, EV_POP, EV_SENT, STALL_SEND, record, stall
 from .jit import inlined, kernel
 from .kinds import (
     C_CPE,
@@ -47,6 +48,7 @@ from .kinds import (
     M_PENDING,
     M_ROUTE_VER,
     M_STOP_PE,
+    M_TRACE,
     M_WALK_ERR,
     M_WALK_KEY,
     M_WALK_N,
@@ -334,6 +336,9 @@ def q_advance(S, qi, now):
         S.qnctl[qi] -= 1
     S.qhead[qi] = (h + 1) % (S.qoff[qi + 1] - base)
     S.qcount[qi] -= 1
+    if S.misc[M_TRACE]:
+        nc = S.cfg[CFG_NCOLORS]
+        record(S, EV_POP, qi // nc, now, now, qi % nc, 0, 0)
     if S.qwaiter[qi] >= 0:
         wake_senders(S, qi, now)
 
@@ -375,6 +380,8 @@ def wake_senders(S, qi, now):
         nxt = S.pe[w, P_NEXTW]
         S.pe[w, P_NEXTW] = -1
         if S.pe[w, P_CLOCK] < now:
+            if S.misc[M_TRACE]:
+                stall(S, w, now, STALL_SEND, S.pe[w, P_WAIT])
             S.pe[w, P_STALL] += now - S.pe[w, P_CLOCK]
             S.pe[w, P_CLOCK] = now
         make_runnable(S, w, S.pe[w, P_CLOCK])
@@ -549,6 +556,8 @@ def block_sender(S, p, color, q):
     if q < 0:
         at = S.pe[p, P_KEY]
         if q == WAIT_FREED and at > S.pe[p, P_CLOCK]:
+            if S.misc[M_TRACE]:
+                stall(S, p, at, STALL_SEND, color)
             S.pe[p, P_STALL] += at - S.pe[p, P_CLOCK]
             S.pe[p, P_CLOCK] = at
         make_runnable(S, p, at)
@@ -595,6 +604,7 @@ def send_kind(S, p, color, payload, t, n, kind):
             if S.misc[M_DEBUG] and depart > S.tready[par]:
                 link_event(S, p, link, color, depart - S.tready[par])
             S.link_free[link] = depart + 1
+            S.link_n[link] += 1
             ready = depart + hop
             S.pe[p, P_HOPS] += 1
         S.tready[e] = ready
@@ -603,6 +613,7 @@ def send_kind(S, p, color, payload, t, n, kind):
             ramp = n_pe * 4 + q  # the link from q's router down its ramp
             depart = max(ready, S.link_free[ramp])
             S.link_free[ramp] = depart + 1
+            S.link_n[ramp] += 1
             # insert into q's input queue (a ring in the pool), kept in arrival order
             qi = q * nc + color
             t_land = depart + ramp_off
@@ -629,10 +640,14 @@ def send_kind(S, p, color, payload, t, n, kind):
             S.qcount[qi] += 1
             if S.misc[M_DEBUG]:
                 color_event(S, p, q, color, payload, t_land)
+            if S.misc[M_TRACE]:
+                record(S, EV_LAND, q, t_land, t_land, color, payload, kind)
             state = S.pe[q, P_STATE]
             if state == S_RECV or state == S_IDLE or S.pe[q, P_UTBASE] >= 0:
                 wake_receiver(S, q, color, t_land, payload if kind == CTL_TASK else -1)
     S.pe[p, P_SENT] += 1
+    if S.misc[M_TRACE]:
+        record(S, EV_SENT, p, t, t, color, payload, kind)
 
 
 @kernel

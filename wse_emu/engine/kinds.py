@@ -40,8 +40,10 @@ NCODE = 13
  # microthreads; on a microthread's row, its PE, its id and pc + 1 of its `async`
  P_ASYNC, P_UTBASE, P_UTBUSY, P_UTBLK, P_UTHOST, P_UTID,
  # the datapath again: where its current busy period began (microthread.py shares it)
- P_VSTART) = range(45)
-NPE = 45  # P_CEND: first pc past the PE's own image (control must stay below it)
+ P_VSTART,
+ # when the running task began (-1: none open) and the current vector op began (events.py)
+ P_TSTART, P_VT0) = range(47)
+NPE = 47  # P_CEND: first pc past the PE's own image (control must stay below it)
 
 # PE states
 S_OFF, S_RUN, S_RECV, S_SEND, S_IDLE, S_HALT, S_FAULT, S_UTWAIT, S_UTPAUSE = range(9)
@@ -122,8 +124,11 @@ R_RUNNING, R_DONE, R_FAULT, R_DEADLOCK, R_CYCLE_LIMIT, R_PAUSED, R_STOP = range(
  M_EV_A, M_EV_B, M_EV_C, M_EV_D,
  # a run paused by its instruction budget: the PE it was running (-1: none) and that PE's
  # limit, so the next run goes on exactly where it stopped (batches change nothing)
- M_RESUME_PE, M_RESUME_LIMIT) = range(26)
-NMISC = 26
+ M_RESUME_PE, M_RESUME_LIMIT,
+ # tracing (events.py): on?, events in the buffer, the cycle window [LO, HI], events lost
+ # to a full buffer, the fill at which the run pauses so the host drains it
+ M_TRACE, M_EV_N, M_EV_LO, M_EV_HI, M_EV_LOST, M_EV_SOFT) = range(32)
+NMISC = 32
 
 # cfg int64 slots (from the arch profile)
 (CFG_HOP, CFG_RAMP_ON, CFG_RAMP_OFF, CFG_QDEPTH, CFG_LAG, CFG_TASK_SWITCH, CFG_STARTUP,

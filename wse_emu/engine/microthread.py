@@ -27,6 +27,7 @@ Known limit: the share is decided when the microthread's elements are emulated, 
 thread's ops issued so far, so cycles can move slightly with the lag window (README)."""
 
 from ..isa import N_DSDS, N_FIELDS, N_REGS, SPECIAL_BASE, SPECIALS
+from .events import STALL_UT, stall
 from .fabric import vector_operands
 from .jit import kernel
 from .kinds import (
@@ -43,6 +44,7 @@ from .kinds import (
     M_BUDGET,
     M_RESUME_LIMIT,
     M_RESUME_PE,
+    M_TRACE,
     NDSDF,
     P_ASYNC,
     P_BUSY,
@@ -157,6 +159,8 @@ def _complete(S, e, h):
         make_runnable(S, h, max(pe[h, P_CLOCK], done))
     elif state == S_UTWAIT and (pe[h, P_WAIT] < 0 or pe[h, P_WAIT] == u):
         if pe[h, P_CLOCK] < done:
+            if S.misc[M_TRACE]:
+                stall(S, h, done, STALL_UT, u)
             pe[h, P_STALL] += done - pe[h, P_CLOCK]
             pe[h, P_CLOCK] = done
         make_runnable(S, h, pe[h, P_CLOCK])

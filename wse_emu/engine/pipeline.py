@@ -13,12 +13,14 @@ writes, ends its program, or starts a reduction (whose result is a register) or 
 a fabric operand (those run synchronously, on the thread). Results are computed at issue:
 only time is modelled as overlapped, so the order of effects stays the program's."""
 
+from .events import STALL_DATAPATH, stall
 from .jit import kernel
 from .kinds import (
     CFG_DRAIN,
     CFG_GAP,
     CFG_LOAD_USE,
     CFG_STARTUP,
+    M_TRACE,
     P_BUSY,
     P_CLOCK,
     P_LDREADY,
@@ -36,6 +38,8 @@ from .kinds import (
 def wait_until(S, p, t):
     """The thread waits for the datapath until cycle t (counted as busy: the PE is working)."""
     if t > S.pe[p, P_CLOCK]:
+        if S.misc[M_TRACE]:
+            stall(S, p, t, STALL_DATAPATH, -1)
         S.pe[p, P_BUSY] += t - S.pe[p, P_CLOCK]
         S.pe[p, P_CLOCK] = t
 

@@ -6,6 +6,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import isa
+from .events import NEVF
 from .fp import decode_tables
 from .kinds import (
     M_FINISH_PE,
@@ -23,6 +24,7 @@ from .kinds import (
     P_IMG,
     P_NEXTW,
     P_STATE,
+    P_TSTART,
     P_UTBASE,
     P_UTHOST,
     S_OFF,
@@ -64,6 +66,7 @@ MeshState = namedtuple(
         "wmark",  # the last walked multicast tree (fabric.walk)
         "link_free",  # int64[n_pe * 5] first cycle each link is free
         "link_src",  # int64[n_pe * 5] the one PE whose wavelets can cross it (fabric.py)
+        "link_n",  # int64[n_pe * 5] wavelets that took each link (node * 4 + direction, ramps)
         "tready",  # int64[n_pe] scratch: when a wavelet reaches each tree node
         "heap",  # int64[n_pe + n_ut] runnable rows, keyed by pe[:, P_KEY]
         "task_entry",
@@ -82,6 +85,8 @@ MeshState = namedtuple(
         "watch",  # int64[MAX_WATCH, 3] SRAM write watches: pe, first byte, end (pe -1: unused)
         "cwatch",  # int64[MAX_WATCH, 2] fabric watches: pe, color a wavelet lands with
         "lwatch",  # int64[MAX_WATCH] link watches: link id (node * 4 + direction)
+        "ev",  # int64[cap, NEVF] trace event buffer (events.py; one row when not tracing)
+        "evmask",  # uint8[n_pe] PEs whose events are traced
     ],
 )
 
@@ -115,6 +120,7 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n
     pe[:, P_UTBASE] = -1
     pe[:, P_UTHOST] = -1
     pe[:, P_STATE] = S_OFF
+    pe[:, P_TSTART] = -1
     nq = n_pe * n_colors
     qoff = np.zeros(nq + 1, np.int64)
     np.cumsum(queue_cap, out=qoff[1:])
@@ -154,6 +160,7 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n
         wmark=np.zeros(n_pe, np.int64),
         link_free=np.zeros(n_pe * 5, np.int64),
         link_src=np.full(n_pe * 5, -1, np.int64),
+        link_n=np.zeros(n_pe * 5, np.int64),
         tready=np.zeros(n_pe, np.int64),
         heap=np.zeros(n_all, np.int64),
         task_entry=np.full((max(n_img, 1), isa.MAX_TASKS), -1, np.int64),
@@ -172,4 +179,6 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n
         watch=np.full((MAX_WATCH, 3), -1, np.int64),
         cwatch=np.full((MAX_WATCH, 2), -1, np.int64),
         lwatch=np.full(MAX_WATCH, -1, np.int64),
+        ev=np.zeros((1, NEVF), np.int64),
+        evmask=np.zeros(n_pe, np.uint8),
     )

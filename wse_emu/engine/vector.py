@@ -10,6 +10,7 @@ import numpy as np
 from ..isa import DTYPE_SIZE, DTYPES, N_REGS
 from .bank import bank_cycles, bank_operands, memo_cost
 from .dsd import elem_addr, span
+from .events import STALL_RECV, stall, vector_op_done
 from .fabric import (
     block_sender,
     ctl_at_head,
@@ -80,6 +81,7 @@ from .kinds import (
     FN_SUB,
     FN_SUM,
     FN_TANH,
+    M_TRACE,
     P_BUSY,
     P_CLOCK,
     P_FARG,
@@ -89,7 +91,9 @@ from .kinds import (
     P_STATE,
     P_UTHOST,
     P_VACTIVE,
+    P_VFREE,
     P_VPROG,
+    P_VT0,
     P_WAIT,
     P_WR,
     P_X0,
@@ -466,6 +470,8 @@ def stream(S, p, h, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
                     head = qhead[qi]
                     arrive = qtime[base + head]
                     if arrive > pe[p, P_CLOCK]:
+                        if S.misc[M_TRACE]:
+                            stall(S, p, arrive, STALL_RECV, S.dsd[p, d, 1])
                         pe[p, P_STALL] += arrive - pe[p, P_CLOCK]
                         pe[p, P_CLOCK] = arrive
                     pay = np.int64(qpay[base + head])
@@ -630,6 +636,7 @@ def vector_op(S, p, h, pc):
             pe[p, P_VPROG] = 0
             S.acc[p] = -np.inf if fn == FN_MAX else 0.0
             start_sync(S, p)
+            pe[p, P_VT0] = pe[p, P_CLOCK]
         i = pe[p, P_VPROG]
     else:
         S.acc[p] = mem_rows(S, p, sem, fn, dt, dt2, n, dst, s0, s1, sval)
@@ -653,6 +660,7 @@ def vector_op(S, p, h, pc):
         end_sync(S, p, wlo, whi)
     elif sem == SEM_VRED:  # its result is a register: the thread waits for it
         start_sync(S, p)
+        pe[p, P_VT0] = pe[p, P_CLOCK]
         wait_until(S, p, pe[p, P_CLOCK] + total)
         end_sync(S, p, wlo, whi)
         drain(S, p)
@@ -661,8 +669,11 @@ def vector_op(S, p, h, pc):
         blo, bhi = operand_span(S, p, s1, n, dt2)
         rd = 1 if reads_dst else 0
         issue(S, p, total, alo, ahi, blo, bhi, wlo * rd, whi * rd, wlo, whi)
+        pe[p, P_VT0] = pe[p, P_VFREE] - total
         pe[p, P_CLOCK] += S.cfg[CFG_ISSUE]
         pe[p, P_BUSY] += S.cfg[CFG_ISSUE]
+    if S.misc[M_TRACE]:
+        vector_op_done(S, p, pc, n)
     pe[p, P_VACTIVE] = 0
     pe[p, P_VPROG] = 0
     flops = code[pc, C_FLOPS]
