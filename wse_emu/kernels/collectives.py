@@ -64,10 +64,10 @@ def program(kind: str, dim: str, dtype: str = "f32") -> str:
     )
 
 
-def run(kind: str, dim: str, x, root=(0, 0), arch: str = "wse3", dtype=None):
-    """Run one collective on x of shape (H, W, N) (PE (x, y) holds x[y, x]); returns every
-    PE's buffer afterwards, shape (H, W, N), and the RunResult. dtype: float32 or float16
-    (default: x's, if it is one of them)."""
+def load(kind: str, dim: str, x, root=(0, 0), arch: str = "wse3", dtype=None) -> Mesh:
+    """A mesh with the collective loaded, x (H, W, N) in every PE's `buf` (PE (x, y) holds
+    x[y, x]) and launched: `.run()` runs it. dtype: float32 or float16 (default: x's, if it
+    is one of them)."""
     x = np.asarray(x)
     dtype = np.dtype(dtype or (x.dtype if x.dtype in (np.float16, np.float32) else np.float32))
     name = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16"}.get(dtype)
@@ -75,13 +75,12 @@ def run(kind: str, dim: str, x, root=(0, 0), arch: str = "wse3", dtype=None):
         raise ValueError("x must be (H, W, N) with N >= 1; dtype float32 or float16")
     h, w, n = x.shape
     rx, ry = root
-    text = program(kind, dim, name)
-    # named as if in programs/, so that the .include finds the library
     linked = assemble(
-        text,
+        program(kind, dim, name),
         w,
         h,
         arch,
+        # named as if in programs/, so that the .include finds the library
         filename=str(programs.DIR / f"{dim}_{kind}.wsa"),
         consts={"N": n, "RX": rx, "RY": ry},
     )
@@ -89,6 +88,13 @@ def run(kind: str, dim: str, x, root=(0, 0), arch: str = "wse3", dtype=None):
     mesh.load(linked)
     mesh.memcpy_h2d("buf", x.astype(dtype))
     mesh.launch()
+    return mesh
+
+
+def run(kind: str, dim: str, x, root=(0, 0), arch: str = "wse3", dtype=None):
+    """Run one collective (see `load`); every PE's buffer afterwards, shape (H, W, N), and
+    the RunResult."""
+    mesh = load(kind, dim, x, root, arch, dtype)
     result = mesh.run()
     return mesh.memcpy_d2h("buf"), result
 
