@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from wse_emu import AsmError, assemble, programs
+from wse_emu import AsmError, Mesh, assemble, programs
 from wse_emu.cli import main
 from wse_emu.kernels import collectives as coll
 
@@ -170,3 +170,39 @@ def test_wrong_number_of_arguments_is_located():
 def test_the_library_ships_with_the_package():
     assert (programs.DIR / "lib" / "collectives.wsa").is_file()
     assert "allreduce" in programs.names() and "collectives" not in programs.names()
+
+
+def _two_broadcasts(asynchronous):
+    """A row broadcast of a from column 1 and a column broadcast of b from row 1, on
+    microthreads 0 and 1 (the task `both` runs once both are in) or one after the other."""
+    code = (
+        "    block both\n"
+        "    row_bcast_async 0, got_row, 32, 0, 1, a, 64\n"
+        "    col_bcast_async 1, got_col, 32, 1, 1, b, 64\n    ret\n"
+        ".task got_row\n    activate both\n    ret\n"
+        ".task got_col\n    unblock both\n    ret\n.task both\n    halt\n"
+        if asynchronous
+        else "    row_bcast 32, 0, 1, a, 64\n    col_bcast 32, 1, 1, b, 64\n    halt\n"
+    )
+    text = (
+        '.include "lib/collectives.wsa"\n.program pe\ncoll_params\n.data a f32[64]\n'
+        f".data b f32[64]\nmain:\n{code}.layout\ncoll_place pe\n"
+        "row_bcast_routes 0, 1\ncol_bcast_routes 1, 1\n"
+    )
+    mesh = Mesh(3, 2)
+    mesh.load(_asm(text, 3, 2))
+    a = np.random.default_rng(4).standard_normal((2, 3, 64)).astype(np.float32)
+    mesh.memcpy_h2d("a", a)
+    mesh.memcpy_h2d("b", -a)
+    mesh.launch()
+    res = mesh.run()
+    assert np.array_equal(mesh.memcpy_d2h("a"), np.broadcast_to(a[:, 1:2], a.shape))
+    assert np.array_equal(mesh.memcpy_d2h("b"), np.broadcast_to(-a[1:2], a.shape))
+    return res.cycles
+
+
+def test_async_broadcasts_run_side_by_side_on_microthreads():
+    """Both streams enter a PE through its one ramp, so side by side they take about as
+    long as one after the other, less the second op's set-up and start-up."""
+    sync, asyn = _two_broadcasts(False), _two_broadcasts(True)
+    assert 2 * 64 <= asyn < sync  # the ramp's bound: 128 wavelets into a PE
