@@ -206,3 +206,18 @@ def test_async_broadcasts_run_side_by_side_on_microthreads():
     long as one after the other, less the second op's set-up and start-up."""
     sync, asyn = _two_broadcasts(False), _two_broadcasts(True)
     assert 2 * 64 <= asyn < sync  # the ramp's bound: 128 wavelets into a PE
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (("allreduce", "mesh", np.ones((2, 3, 4), np.float32), (3, 0)), "outside the 3x2"),
+        (("reduce", "row", np.ones((2, 3, 4), np.float32), (0, -1)), "outside"),
+        (("reduce", "diag", np.ones((2, 3, 4), np.float32)), "dim one of"),
+        (("bcast", "row", np.ones((3, 4), np.float32)), r"\(H, W, N\)"),
+        (("bcast", "row", np.ones((1, 2, 4)), (0, 0), "wse3", np.int32), "float32 or float16"),
+    ],
+)
+def test_host_refuses_bad_input_with_a_clear_error(args, match):
+    with pytest.raises(ValueError, match=match):
+        coll.run(*args)

@@ -19,7 +19,7 @@ KINDS = ("bcast", "reduce", "allreduce")
 DIMS = ("row", "col", "mesh")
 DTYPES = {"f32": 32, "f16": 16}
 # colors: row chain (2), row broadcast, column chain (2), column broadcast
-R0, R1, RB, K0, K1, KB = range(6)
+COLORS = {"R0": 0, "R1": 1, "RB": 2, "K0": 3, "K1": 4, "KB": 5}
 
 _CODE = {
     ("row", "bcast"): "row_bcast {dt}, RB, RX, buf, N",
@@ -47,9 +47,7 @@ def program(kind: str, dim: str, dtype: str = "f32") -> str:
             f"kind one of {KINDS}, dim one of {DIMS}, dtype one of {tuple(DTYPES)}; "
             f"got {kind!r}, {dim!r}, {dtype!r}"
         )
-    consts = "".join(
-        f".const {n} = {v}\n" for n, v in zip(("R0", "R1", "RB", "K0", "K1", "KB"), range(6))
-    )
+    consts = "".join(f".const {n} = {v}\n" for n, v in COLORS.items())
     return (
         ".const N = 1\n.const RX = 0\n.const RY = 0\n"
         + consts
@@ -75,6 +73,8 @@ def load(kind: str, dim: str, x, root=(0, 0), arch: str = "wse3", dtype=None) ->
         raise ValueError("x must be (H, W, N) with N >= 1; dtype float32 or float16")
     h, w, n = x.shape
     rx, ry = root
+    if not (0 <= rx < w and 0 <= ry < h):
+        raise ValueError(f"root {tuple(root)} outside the {w}x{h} mesh")
     linked = assemble(
         program(kind, dim, name),
         w,
