@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wse_emu import AsmError, assemble, parse_source, programs
+from wse_emu import AsmError, assemble, parse_file, parse_source, programs
 from wse_emu.asm import declared_mesh
 from wse_emu.cli import main
 
@@ -64,7 +64,7 @@ def test_a_layout_that_does_not_fit_names_the_declared_mesh():
 def test_every_shipped_program_runs_with_no_flags(name):
     r = CliRunner().invoke(main, ["run", str(programs.path(name))])
     assert r.exit_code == 0, r.output
-    size = declared_mesh(parse_source(programs.path(name).read_text()))
+    size = declared_mesh(parse_file(programs.path(name)))  # its .include is file-relative
     assert size is not None and f"on {size[0]}x{size[1]} " in r.output
 
 
