@@ -126,6 +126,18 @@ CASES = {
         {"x": (np.float32, (4, 4, 64), ())},
         {"x": ()},
     ),
+    "ffn_layernorm": lambda arch: _program(
+        "ffn_layernorm",
+        4,
+        1,
+        arch,
+        {
+            "x": (np.float16, (1, 4, 8, 32), ()),
+            "w": (np.float16, (1, 4, 32, 16), ()),
+            "b": (np.float32, (1, 4, 16), ()),
+        },
+        {"h": ()},
+    ),
     "gemv": lambda arch: _gemv(arch),
     "gemv_sdk": lambda arch: _gemv_sdk(arch),
     "gemm_dense": lambda arch: _gemm("dense", arch, 0.0),

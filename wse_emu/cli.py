@@ -722,6 +722,49 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
         sys.exit(1)
 
 
+@bench.command("ffn")
+@click.option("--tokens", default=32, show_default=True, help="tokens (rows of X) in all")
+@click.option("--d", "d", default=64, show_default=True, help="model width: columns of X")
+@click.option("--f", "f", default=256, show_default=True, help="hidden width: columns of W")
+@click.option("--mesh", default="8x1", show_default=True, metavar="WxH", help="PEs")
+@click.option("--arch", type=click.Choice(ARCHS), default="wse3", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the result")
+def bench_ffn(tokens, d, f, mesh, arch, seed, json_path):
+    """A transformer block's feed-forward half with a layer norm, LayerNorm(GELU(X W + b)),
+    on the mesh (programs/ffn_layernorm.wsa): cycles, cycles per token, a check against
+    NumPy. W's F columns are split along each row of PEs, the tokens over the rows."""
+    from .kernels.transformer import ffn_layernorm
+
+    w, h = _mesh_size(mesh, _profile(arch, ()))
+    _writable(json_path, "--json")
+    if min(tokens, d, f) < 1:
+        _fail("error: --tokens, --d and --f must be positive")
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((tokens, d)) * 0.5
+    W = rng.standard_normal((d, f)) / np.sqrt(d)
+    b = rng.standard_normal(f) * 0.1
+    _compile_note()
+    try:
+        _, r = ffn_layernorm(X, W, b, w, h, arch)
+    except (ValueError, AsmError) as e:
+        _fail(f"error: {e}")
+    except RunError as e:
+        _fail(f"error: {e}", EXIT_RUNTIME)
+    click.echo(
+        f"LayerNorm(GELU(X W + b)): {tokens} tokens, D = {d}, F = {f} on {w}x{h} PEs, {arch}\n"
+        f"cycles {r.cycles:,}, {r.cycles_per_token:,.1f} per token of a row of PEs, "
+        f"{r.tokens_per_second:,.0f} tokens/s at the clock, utilisation "
+        f"{r.utilisation * 100:.1f}%\nmax |error| against NumPy (float64) "
+        f"{r.max_abs_error:.2e} (tolerance {r.tolerance:.0e}): "
+        + ("verified" if r.verified else "NOT verified")
+    )
+    if json_path:
+        Path(json_path).write_text(json.dumps(r.to_dict(), indent=1))
+    if not r.verified:
+        sys.exit(1)
+
+
 def _echo_table(table):
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
