@@ -63,8 +63,7 @@ class Pos:
         self.column = column
 
     def error(self, message: str, hint: str = "") -> AsmError:
-        note = self.src.note
-        hint = f"{hint}\n{note}" if hint and note else hint or note
+        hint = join_notes(hint, self.src.note)
         return AsmError(message, self.src.filename, self.line, self.column, self.src.text, hint)
 
     @classmethod
@@ -88,12 +87,22 @@ class Source:
         self.note = note
         self._lines = None
 
+    @property
+    def lines(self) -> list[str]:
+        """The text's lines, split once (listings, stepping and macro uses ask often)."""
+        if self._lines is None:
+            self._lines = source_lines(self.text)
+        return self._lines
+
     def line(self, n: int) -> str:
         """Line n (1-based) without its trailing comment or blanks; '' past the end."""
-        if self._lines is None:  # listings and stepping ask for many lines
-            self._lines = source_lines(self.text)
-        lines = self._lines
+        lines = self.lines
         return strip_comment(lines[n - 1]).strip() if 1 <= n <= len(lines) else ""
+
+
+def join_notes(first: str, then: str) -> str:
+    """Two hint or note texts, one per line; either may be empty."""
+    return f"{first}\n{then}" if first and then else first or then
 
 
 def strip_comment(line: str) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from .. import isa
 from ..arch import ArchProfile
 from .assembler import Image, assemble_program, base_scope, declared_mesh
-from .errors import AsmError
+from .errors import AsmError, join_notes
 from .expr import Scope
 from .parser import ProgramSet
 
@@ -66,8 +66,8 @@ class Linked:
         """'file:line: source' of an instruction, for reports (the file may be an included
         one; the text is the line without its comment)."""
         line, text = self.source_line(pc)
-        pos = self.positions[pc] if 0 <= pc < len(self.positions) else None
-        return f"{pos.src.filename if pos else self.filename}:{line}: {text}"
+        src = self.positions[pc].src if 0 <= pc < len(self.positions) else self.pset.source
+        return f"{src.filename}:{line}: {text}"
 
 
 MAX_LOOP_ITERATIONS = 1 << 20  # iterations of one .repeat loop
@@ -254,12 +254,8 @@ def _assemble(pset, prog, globals_, overrides, base, n_colors, place):
         if place is not None and prog.has_conds:
             params = ", ".join(f"{k} = {v[0]}" for k, v in overrides.items()) or "default params"
             where = f"{place.pos.src.filename}:{place.pos.line}"
-            e.hint = _chain(e.hint, f"for the .place at {where} ({params})")
+            e.hint = join_notes(e.hint, f"for the .place at {where} ({params})")
         raise
-
-
-def _chain(hint: str, more: str) -> str:
-    return f"{hint}\n{more}" if hint else more
 
 
 def _check_footprint(image: Image, arch: ArchProfile, pos):

@@ -13,7 +13,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from .. import isa
-from .errors import AsmError, Pos, Source, location, source_lines, strip_comment
+from .errors import AsmError, Pos, Source, join_notes, location, strip_comment
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Program:
     params: list = field(default_factory=list)  # (name, tree, pos)
     data: list = field(default_factory=list)  # DataDecl
     code: list = field(default_factory=list)  # InsnStmt
-    labels: dict = field(default_factory=dict)  # name -> (index, pos)
+    labels: dict = field(default_factory=dict)  # name -> (index, pos, conds): the first def
     tasks: list = field(default_factory=list)  # TaskDecl
     queues: list = field(default_factory=list)  # .queue in|out Q color C: (dir, Q, C, pos, conds)
     label_defs: list = field(default_factory=list)  # (name, index, pos, conds), all of them
@@ -667,13 +667,13 @@ class _Builder:
         subst.update(
             (p, a if _PLAIN.fullmatch(a) else f"({a})") for p, a in zip(macro.params, args)
         )
-        body = source_lines(macro.src.text)[macro.first - 1 : macro.last]
+        body = macro.src.lines[macro.first - 1 : macro.last]
         if subst:
             names = "|".join(re.escape(n) for n in sorted(subst, key=len, reverse=True))
             word = re.compile(rf"(?<![\w.%$])({names})(?!\w)")
             body = [word.sub(lambda m: subst[m.group(1)], line) for line in body]
         note = f"in macro {macro.name} used at {pos.src.filename}:{pos.line}:{pos.column}"
-        notes = _chain(note, pos.src.note).split("\n")
+        notes = join_notes(note, pos.src.note).split("\n")
         if len(notes) > MAX_NOTES:  # macros within macros: the innermost and outermost uses
             notes = notes[:2] + [f"... {len(notes) - 3} more"] + notes[-1:]
         text = "\n" * (macro.first - 1) + "\n".join(body)
@@ -703,11 +703,11 @@ class _Builder:
                 f"cannot read {name}: {getattr(e, 'strerror', None) or e}",
                 f"looked for {path}{where}",
             ) from None
-        note = _chain(f"included from {pos.src.filename}:{pos.line}", pos.src.note)
+        note = join_notes(f"included from {pos.src.filename}:{pos.line}", pos.src.note)
         try:
             text = normalize(decode(data, str(path)), str(path))
         except AsmError as e:
-            e.hint = _chain(e.hint, note)
+            e.hint = join_notes(e.hint, note)
             raise
         self.includes.append(real)
         try:
@@ -716,14 +716,10 @@ class _Builder:
             self.includes.pop()
 
 
-def _chain(note: str, outer: str) -> str:
-    return f"{note}\n{outer}" if outer else note
-
-
 def _macro_args(src: Source, mnem: Token) -> list[str]:
     """The argument texts of a macro use: its line after the name, split at the commas
     outside brackets and parentheses (comments dropped)."""
-    rest = strip_comment(source_lines(src.text)[mnem.line - 1][mnem.end_column - 1 :]).strip()
+    rest = strip_comment(src.lines[mnem.line - 1][mnem.end_column - 1 :]).strip()
     if not rest:
         return []
     args, depth, start = [], 0, 0
