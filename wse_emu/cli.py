@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from .arch import ARCHS, ArchError, ArchProfile
 from .asm import AsmError, assemble, declared_mesh, parse_file
 from .asm.disasm import DisasmError, disassemble, disassemble_binary, encoding_hex
 from .memory import MeshSizeError, check_memory
+from .paths import unwritable
 from .progress import COMPILE_NOTE, RunProgress, engine_is_cold
 from .runtime import Mesh, RunError, parse_mesh
 from .stats import run_record, version
@@ -24,7 +24,6 @@ from .trace import (
     DEFAULT_MAX_EVENTS,
     TraceError,
     TraceOptions,
-    check_path,
     parse_rect,
     parse_window,
 )
@@ -134,16 +133,9 @@ def _mesh_size(text: str, profile: ArchProfile | None = None):
 
 def _writable(path: str | None, option: str):
     """Refuse, before any work, an output path whose directory is missing or read-only."""
-    if not path:
-        return
-    target = Path(path)
-    parent = target.parent
-    if target.is_dir():
-        _fail(f"error: {option} {path}: is a directory")
-    if not parent.is_dir():
-        _fail(f"error: {option} {path}: directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        _fail(f"error: {option} {path}: not writable")
+    problem = unwritable(path) if path else None
+    if problem:
+        _fail(f"error: {option} {problem}")
 
 
 def _link(prog: str, mesh: str | None, profile: ArchProfile, consts=()):
@@ -452,12 +444,12 @@ def _trace_options(path, pes, cycles, max_events):
         if pes is not None or cycles is not None:
             _fail("error: --trace-pes and --trace-cycles filter a trace: give --trace FILE too")
         return None
-    try:
-        check_path(path)
-        if cycles is not None:
+    _writable(path, "--trace")
+    if cycles is not None:
+        try:
             parse_window(cycles)
-    except TraceError as e:
-        _fail(f"error: --trace{'-cycles' if 'cycle window' in str(e) else ''}: {e}")
+        except TraceError as e:
+            _fail(f"error: --trace-cycles: {e}")
     return TraceOptions(path, pes=pes, cycles=cycles, max_events=max_events)
 
 

@@ -45,10 +45,10 @@ def _links_panel(fig, ax, stats):
     )
     ax.set_xticks(np.arange(stats.width + 1) - 0.5, minor=True)
     ax.set_yticks(np.arange(stats.height + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="white", linewidth=1.5 if scale_of(stats) <= 16 else 0.3)
+    scale = scale_of(stats)
+    ax.grid(which="minor", color="white", linewidth=1.5 if scale <= 16 else 0.3)
     ax.tick_params(which="minor", length=0)
     x, y, u, v, count = link_arrows(stats)
-    scale = scale_of(stats)
     arrows = ax.quiver(
         x,
         y,

@@ -41,6 +41,7 @@ from .engine.events import (
     EV_VOP,
     NEVF,
 )
+from .paths import unwritable
 
 DEFAULT_MAX_EVENTS = 1_000_000  # engine events kept: 56 B each in memory, ~145 B in the file
 DEFAULT_BUFFER = 1 << 16  # engine buffer rows (at least: Tracer.start)
@@ -145,15 +146,10 @@ def parse_window(spec) -> tuple[int, int]:
 
 def check_path(path) -> Path:
     """Refuse, before the run, a trace path that cannot be written."""
-    target = Path(path)
-    if target.is_dir():
-        raise TraceError(f"{path}: is a directory")
-    if not target.parent.is_dir():
-        raise TraceError(f"{path}: directory {str(target.parent)!r} does not exist")
-    exists = target.exists()
-    if not os.access(target.parent, os.W_OK) or (exists and not os.access(target, os.W_OK)):
-        raise TraceError(f"{path}: not writable")
-    return target
+    problem = unwritable(path)
+    if problem:
+        raise TraceError(problem)
+    return Path(path)
 
 
 def _count(value, name: str, low: int) -> int:
