@@ -285,3 +285,16 @@ def test_any_filter_text_is_a_rectangle_in_the_mesh_or_a_trace_error(text, width
         outcome("trace_filter.window")
     except TraceError as e:
         assert "cycle window" in str(e)
+
+
+def test_a_vector_op_from_an_included_file_names_that_file(tmp_path):
+    (tmp_path / "lib.wsa").write_text(".macro twice D\n    vadd.f32 D, D, D\n.endm\n")
+    prog = tmp_path / "p.wsa"
+    prog.write_text(
+        '.include "lib.wsa"\n.data v f32[8]\nmain:\n    dmem d0, v, 8\n    twice d0\n    halt\n'
+    )
+    out = tmp_path / "t.json"
+    r = cli("run", prog, "--trace", out)
+    assert r.exit_code == 0, r.output
+    ops = [e for e in json.loads(out.read_text())["traceEvents"] if e.get("cat") == "vector"]
+    assert [e["args"]["source"] for e in ops] == [f"{tmp_path}/lib.wsa:2: vadd.f32 d0, d0, d0"]

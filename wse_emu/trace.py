@@ -344,11 +344,7 @@ class _Writer:
 
             prog = self.mesh.program
             text = disassemble(prog.code[pc])
-            line, source = prog.source_line(pc)
-            self.names[pc] = (
-                json.dumps(text.split()[0]),
-                json.dumps(f"{prog.filename}:{line}: {source}"),
-            )
+            self.names[pc] = (json.dumps(text.split()[0]), json.dumps(prog.where(pc)))
         return self.names[pc]
 
     def _event(self, r, pid: int, tid: int) -> str:
