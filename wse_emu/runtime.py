@@ -26,6 +26,7 @@ from .engine.fabric import (
     check_routes,
     queue_storage,
 )
+from .engine.ref import StateRef
 from .engine.state import new_state
 from .memory import MeshSizeError, check_memory, check_size
 from .stats import Stats
@@ -103,6 +104,7 @@ class Mesh:
         check_memory(self.width, self.height, self.arch)
         self.program: Linked | None = None
         self.state = None
+        self._ref = None
         self.route_warnings: list[str] = []  # found at load (Mesh._check_delivery)
         self.launched = False  # run() before launch() would report an empty run as done
 
@@ -162,7 +164,7 @@ class Mesh:
             a["colors"],
             len(hosts) * a["microthreads"],
         )
-        key, problem, where = check_routes(S, (linked.pe_image >= 0).astype(np.uint8))
+        key, problem, where = check_routes(StateRef(S), (linked.pe_image >= 0).astype(np.uint8))
         if key >= 0:
             src, color = divmod(int(key), a["colors"])
             raise RunError(
@@ -343,8 +345,14 @@ class Mesh:
                 start[self.program.pe_image == i] = image.labels[entry]
         if entry != "main" and not (start >= 0).any():
             raise ValueError(f"no program on the mesh has a label {entry!r} to launch")
-        engine_launch(self.state, start)
+        engine_launch(self._engine_state(), start)
         self.launched = True
+
+    def _engine_state(self) -> StateRef:
+        """self.state as the kernels take it; made again when the state is replaced."""
+        if self._ref is None or self._ref.state is not self.state:
+            self._ref = StateRef(self.state)
+        return self._ref
 
     def run(
         self,
@@ -379,7 +387,7 @@ class Mesh:
         try:
             while True:
                 self.state.misc[K.M_BUDGET] = batch
-                status = engine_run(self.state, limit)
+                status = engine_run(self._engine_state(), limit)
                 if tracer is not None:
                     tracer.drain()
                 if status != K.R_PAUSED:

@@ -18,7 +18,7 @@ element). Numbers from isa/costs.toml [bank]; the rules, in README "Timing model
 import numpy as np
 
 from .dsd import ndims
-from .jit import inlined
+from .jit import kernel
 from .kinds import (
     B_BASE,
     B_DSD,
@@ -44,7 +44,7 @@ from .kinds import (
 )
 
 
-@inlined
+@kernel
 def stride_width(cfg, stride, size, width):
     """The SIMD width a memory operand with this innermost element stride allows."""
     if stride == 0 or stride == 1:
@@ -65,7 +65,7 @@ def stride_width(cfg, stride, size, width):
     return max(width, 1)
 
 
-@inlined
+@kernel
 def _mod(x, cycle):
     """x modulo cycle, >= 0 (a mask when cycle is a power of two: integer division is the
     slow part of costing an op)."""
@@ -74,7 +74,7 @@ def _mod(x, cycle):
     return x % cycle
 
 
-@inlined
+@kernel
 def _add_operand(dsd, cfg, bank, m, p, d, size, read, width, cycle):
     """Row m of bank for memory DSD d (or merge into the row of the same DSD); returns m'."""
     for j in range(m):
@@ -103,7 +103,7 @@ def _add_operand(dsd, cfg, bank, m, p, d, size, read, width, cycle):
     return m + 1
 
 
-@inlined
+@kernel
 def bank_operands(dsd, cfg, bank, p, dst, s0, s1, reads_dst, size_dst, size_src, n, width):
     """Fill `bank` with the op's distinct memory operands and its shape (that of the memory
     operand with the most dimensions, the destination first; 1-D of n elements if that shape
@@ -135,14 +135,14 @@ def bank_operands(dsd, cfg, bank, p, dst, s0, s1, reads_dst, size_dst, size_src,
     return m
 
 
-@inlined
+@kernel
 def _gcd(a, b):
     while b:
         a, b = b, a % b
     return a
 
 
-@inlined
+@kernel
 def _period(bank, m, k, mult, cycle):
     """Steps along op dimension k after which every operand is back in the same bank group."""
     per = np.int64(1)
@@ -159,7 +159,7 @@ def _period(bank, m, k, mult, cycle):
     return per
 
 
-@inlined
+@kernel
 def _step_cost(cfg, bank, m, reads, r0, r1, r2, r3, cycle):
     """Cycles of one SIMD step whose first element has op index (r0, r1, r2, r3)."""
     ports = cfg[CFG_READ_PORTS]
@@ -198,13 +198,13 @@ def _step_cost(cfg, bank, m, reads, r0, r1, r2, r3, cycle):
     return cost
 
 
-@inlined
+@kernel
 def _weight(count, r, per):
     """How many of count steps have index r modulo per."""
     return (count - 1 - r) // per + 1
 
 
-@inlined
+@kernel
 def bank_cycles(cfg, bank, m, width, cpe):
     """Cycles of an op over its shape (bank row B_SHAPE) with m memory operands (bank rows):
     the sum over its SIMD steps of max(cpe, the step's SRAM cycles). `width` is the SIMD
@@ -239,7 +239,7 @@ def bank_cycles(cfg, bank, m, width, cpe):
     return total
 
 
-@inlined
+@kernel
 def memo_cost(memo, dsd, code, p, pc, n, dst, s0, s1, cycle, total):
     """An op's cost does not change while its instruction's kind and what the bank model reads
     of its DSDs do not, so each PE remembers its last one: a loop of like ops pays a

@@ -29,7 +29,7 @@ from .fabric import (
     send_kind,
     walk,
 )
-from .jit import inlined, kernel
+from .jit import kernel
 from .kinds import CFG_NCOLORS, F_CTL_NO_TASK, M_ROUTE_VER, P_CLOCK, P_FARG, P_IMG, P_TBLK
 
 ACT_KEEP = CONTROL_ACTIONS.index("keep")
@@ -54,7 +54,7 @@ def move_switch(S, i, action):
             return
 
 
-@inlined
+@kernel
 def send_control(S, p, color, action, cid):
     """PE p sends a control wavelet on color (cid: control task ID, -1 none). Returns
     CTL_SENT, CTL_BLOCKED (p waits, as for any send) or minus a fault code (P_FARG: the

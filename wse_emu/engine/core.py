@@ -20,7 +20,7 @@ from .fabric import (
     walk,
 )
 from .fp import bf16_bits, f16_bits
-from .jit import inlined, kernel
+from .jit import entry, kernel
 from .kinds import (
     C_CPE,
     C_DT,
@@ -447,7 +447,7 @@ def task_end_stops(S, p):
     return False
 
 
-@inlined
+@kernel
 def exec_pe(S, p, limit):
     """Run PE p until it blocks, halts, faults, ends its last task, or passes limit."""
     pe = S.pe
@@ -693,7 +693,7 @@ def exec_pe(S, p, limit):
         pe[p, P_PC] = next_pc
 
 
-@kernel
+@entry
 def run(S, max_cycles):
     """Run until every PE has halted (R_DONE), a fault (R_FAULT), no PE can run (R_DEADLOCK),
     the slowest runnable PE passes max_cycles (R_CYCLE_LIMIT), or about misc[M_BUDGET]
@@ -737,7 +737,7 @@ def run(S, max_cycles):
     return misc[M_STATUS]
 
 
-@kernel
+@entry
 def launch(S, start_pc):
     """Start the main task at start_pc[p] on every PE that has one (-1: no program)."""
     for p in range(start_pc.shape[0]):

@@ -7,7 +7,7 @@ dsd array alone: a kernel call that takes the whole state tuple copies it."""
 import numpy as np
 
 from ..isa import MAX_DSD_LEN
-from .jit import inlined, kernel
+from .jit import kernel
 from .kinds import (
     DK_MEM,
     DSD_ADDR,
@@ -59,7 +59,7 @@ def set_extent(dsd, p, d, k, extent, stride):
     return 0, 0
 
 
-@inlined
+@kernel
 def ndims(dsd, p, d):
     """Dimensions in use: 1 + the outermost dimension whose extent is not 1."""
     for k in range(MAX_DIMS - 1, 0, -1):
@@ -68,7 +68,7 @@ def ndims(dsd, p, d):
     return 1
 
 
-@inlined
+@kernel
 def elem_addr(dsd, p, d, i, size):
     """Byte address of element i (row-major, dimension 0 innermost) of memory DSD d."""
     if dsd[p, d, DSD_EXT + 1] == 1 and dsd[p, d, DSD_EXT + 2] == 1 and dsd[p, d, DSD_EXT + 3] == 1:

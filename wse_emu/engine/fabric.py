@@ -14,7 +14,7 @@ import numpy as np
 
 from ..isa import SWITCH_POSITIONS
 from .events import EV_LAND, EV_POP, EV_SENT, STALL_SEND, record, stall
-from .jit import inlined, kernel
+from .jit import entry, kernel
 from .kinds import (
     C_CPE,
     C_F0,
@@ -129,7 +129,7 @@ def _walk_error(S, code, node, d):
     return -code
 
 
-@inlined
+@kernel
 def walk(S, p, color):
     """p's multicast tree for color at the current switch positions, breadth first, in the
     walk arrays (node, parent entry, link id, hops, delivers to the PE). Returns the number
@@ -190,7 +190,7 @@ def walk_tree(S, p, color, key):
     return n
 
 
-@kernel
+@entry
 def check_routes(S, active):
     """Load-time check of every tree a placed PE can send at its initial switch positions.
     Returns (source key, ROUTE_* error, node * 4 + direction), or (-1, 0, 0)."""
@@ -324,7 +324,7 @@ def q_pop(S, qi, now):
     return payload
 
 
-@inlined
+@kernel
 def q_advance(S, qi, now):
     """The oldest wavelet was taken at time now: free its slot, noting when (room_at reads
     it), and wake the senders blocked on this queue."""
@@ -343,7 +343,7 @@ def q_advance(S, qi, now):
         wake_senders(S, qi, now)
 
 
-@inlined
+@kernel
 def room_at(S, qi, limit, t):
     """(room, cycle) of queue qi, holding at most limit, for a sender at cycle t. A slot
     freed after t (the consumer has run ahead) was still taken at t. Slots are freed in
@@ -388,13 +388,13 @@ def wake_senders(S, qi, now):
         w = nxt
 
 
-@inlined
+@kernel
 def dest_room(S, p, h, color, n):
     """dest_room_for wavelets that land in the destinations' queues."""
     return dest_room_for(S, p, h, color, n, True)
 
 
-@inlined
+@kernel
 def dest_room_for(S, p, h, color, n, queues):
     """(room, PE): how many wavelets context p (PE h's thread, p == h, or a microthread of h)
     may send now down h's walked tree (n entries); with queues False they stop at the
@@ -577,13 +577,13 @@ def block_sender(S, p, color, q):
     S.qwaiter[qi] = p
 
 
-@inlined
+@kernel
 def send_wavelet(S, p, color, payload, t, n):
     """send_kind for a data wavelet."""
     send_kind(S, p, color, payload, t, n, DATA)
 
 
-@inlined
+@kernel
 def send_kind(S, p, color, payload, t, n, kind):
     """Deliver one wavelet leaving p at cycle t down its walked tree (n entries); the caller
     has checked dest_room. Each link carries one wavelet per cycle: the wavelet takes it at

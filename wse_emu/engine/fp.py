@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .jit import kernel
+from .jit import entry, kernel
 
 
 def decode_tables():
@@ -44,12 +44,12 @@ def encode_small_float(x, exp_bits, man_bits):
     return sign | (ex << man_bits) | int(f)
 
 
-@kernel
+@entry
 def f16_bits(x):
     return encode_small_float(x, 5, 10)
 
 
-@kernel
+@entry
 def bf16_bits(x):
     # through float32 first, as ml_dtypes (the reference) converts float64 to bfloat16
     return encode_small_float(np.float64(np.float32(x)), 8, 7)

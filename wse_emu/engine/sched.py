@@ -1,18 +1,18 @@
 """The scheduler's heap of runnable PEs, keyed by (clock, PE index) for determinism, and
 the turn rule that keeps cross-PE decisions in time order whatever the lag window."""
 
-from .jit import inlined
+from .jit import kernel
 from .kinds import M_HEAP, P_HPOS, P_KEY, P_STATE, S_RUN
 
 
-@inlined
+@kernel
 def _less(pe, a, b):
     ka = pe[a, P_KEY]
     kb = pe[b, P_KEY]
     return ka < kb or (ka == kb and a < b)
 
 
-@inlined
+@kernel
 def heap_push(S, p):
     heap = S.heap
     pe = S.pe
@@ -30,7 +30,7 @@ def heap_push(S, p):
     pe[p, P_HPOS] = i
 
 
-@inlined
+@kernel
 def heap_pop(S):
     heap = S.heap
     pe = S.pe
@@ -57,7 +57,7 @@ def heap_pop(S):
     return top
 
 
-@inlined
+@kernel
 def make_runnable(S, p, key):
     S.pe[p, P_STATE] = S_RUN
     S.pe[p, P_KEY] = key
@@ -65,7 +65,7 @@ def make_runnable(S, p, key):
         heap_push(S, p)
 
 
-@inlined
+@kernel
 def must_wait(S, p, t):
     """Would an action of the running PE p at cycle t come after another PE's turn? Every
     runnable PE is on the heap and a woken PE resumes no earlier than its waker, so nothing

@@ -22,7 +22,7 @@ from .fabric import (
     walk,
 )
 from .fp import bf16_bits, f16_bits
-from .jit import inlined, kernel
+from .jit import kernel
 from .kinds import (
     C_CPE,
     C_DT,
@@ -307,7 +307,7 @@ def check_fabric_operand(S, p, h, d, is_source):
     return F_DSD_UNSET
 
 
-@inlined
+@kernel
 def _load(s8, s16, sf, s32, f16t, bf16t, addr, dt):
     if dt == DT_F16:
         return np.float64(f16t[s16[addr >> 1]])
@@ -324,7 +324,7 @@ def _load(s8, s16, sf, s32, f16t, bf16t, addr, dt):
     return np.float64(v - 256 if v >= 128 else v)
 
 
-@inlined
+@kernel
 def _store(s8, s16, sf, s32, addr, dt, v):
     if dt == DT_F32:
         sf[addr >> 2] = np.float32(v)
@@ -340,7 +340,7 @@ def _store(s8, s16, sf, s32, addr, dt, v):
         s8[addr] = np.int64(v) & 0xFF
 
 
-@inlined
+@kernel
 def mem_loop(
     s8,
     s16,
@@ -404,7 +404,7 @@ def _fin_avail(S, p, h, d, other, nc):
     return avail
 
 
-@inlined
+@kernel
 def stream(S, p, h, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
     """Elements i .. n-1 of a vector op with a fabric operand, `total` cycles for all n
     spread evenly (element i ends at i * total // n). Runs in batches: as many elements as
@@ -511,7 +511,7 @@ def stream(S, p, h, sem, fn, dt, dt2, n, i, dst, s0, s1, sval, total):
     return i
 
 
-@inlined
+@kernel
 def mem_rows(S, p, sem, fn, dt, dt2, n, dst, s0, s1, sval):
     """An all-SRAM op over n elements, run as straight pieces: each ends where some operand's
     innermost row ends (one piece for 1-D operands). Returns a reduction's value."""
@@ -552,7 +552,7 @@ def mem_rows(S, p, sem, fn, dt, dt2, n, dst, s0, s1, sval):
     return acc
 
 
-@inlined
+@kernel
 def vector_op(S, p, h, pc):
     """Run (or resume) the vector instruction at pc in context p on PE h (p == h: the PE's
     thread; else one of its microthreads, microthread.py). Returns DONE, BLOCKED (p's state
