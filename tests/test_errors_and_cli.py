@@ -246,6 +246,9 @@ def test_run_with_inputs_outputs_and_json(tmp_path, rng):
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["cycles"] == vector_add_cycles() and stats["flops"]["f16"] == 64
     assert stats["per_pe"]["busy"] == [[vector_add_cycles()]]  # never idle or stalled
+    # what the run cost this process: a positive time, and at least the PE's SRAM resident
+    assert 0 < stats["host_seconds"] < 600
+    assert stats["peak_rss_bytes"] > 48 * 1024
 
 
 def test_asm_listing_and_disasm_round_trip(tmp_path):

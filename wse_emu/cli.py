@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from . import isa
 from .arch import ARCHS, ArchError, ArchProfile
 from .asm import AsmError, assemble, declared_mesh, parse_file
 from .asm.disasm import DisasmError, disassemble, disassemble_binary, encoding_hex
+from .host import peak_rss_bytes
 from .memory import MeshSizeError, check_memory
 from .paths import unwritable
 from .progress import COMPILE_NOTE, RunProgress, engine_is_cold
@@ -395,6 +397,7 @@ def run(
         except ValueError as e:
             _fail(f"error: --out {sym}: {e}")
     progress = RunProgress(sys.stderr) if not quiet and sys.stderr.isatty() else None
+    started = time.perf_counter()
     try:
         result = m.run(max_cycles=max_cycles, check=False, progress=progress, trace=trace)
     except KeyboardInterrupt:
@@ -404,6 +407,7 @@ def run(
         click.echo(f"{prog}: interrupted at cycle {stats.cycles}", err=True)
         click.echo(stats.summary(), err=True)
         sys.exit(130)
+    host = {"host_seconds": time.perf_counter() - started, "peak_rss_bytes": peak_rss_bytes()}
     if progress:
         progress.close()
     saved = {}
@@ -417,7 +421,7 @@ def run(
     if result.trace is not None and (not quiet or result.trace.cut_at is not None):
         click.echo(result.trace.message(), err=True)
     if json_path:
-        record = run_record(result, prog, profile, linked, max_cycles, saved)
+        record = run_record(result, prog, profile, linked, max_cycles, saved, host)
         Path(json_path).write_text(json.dumps(record, indent=1))
     if not quiet:
         click.echo(f"{prog} on {linked.width}x{linked.height} {profile.name}: {result.status}")

@@ -182,10 +182,13 @@ def version() -> str:
         return "unknown"
 
 
-def run_record(result, program: str, profile, linked, max_cycles, outputs: dict) -> dict:
+def run_record(
+    result, program: str, profile, linked, max_cycles, outputs: dict, host: dict | None = None
+) -> dict:
     """What `wse-emu run --json` writes: how the run ended (a faulted or deadlocked run is
     recorded with its status and report, never as a plausible plain stats file), what ran
-    where, then the statistics."""
+    where, what it cost the host (host_seconds: the run phase, wall clock, including a
+    first compile; peak_rss_bytes: the process's peak), then the statistics."""
     return {
         "status": result.status,
         "message": result.report,
@@ -196,5 +199,6 @@ def run_record(result, program: str, profile, linked, max_cycles, outputs: dict)
         "max_cycles": max_cycles,
         "wse_emu_version": version(),
         "outputs": outputs,
+        **(host or {}),
         **result.stats.to_dict(),
     }
