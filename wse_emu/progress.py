@@ -1,5 +1,5 @@
 """What the CLI shows while the user waits: a note before Numba compiles the engine (the
-first run on a machine takes a minute or two, silently otherwise), and a status line with
+first run on a machine takes about a minute, silently otherwise), and a status line with
 the emulated cycle and PEs halted on runs longer than a moment, on a terminal only."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 COMPILE_NOTE = (
     "compiling the engine with Numba: once per install (and after an engine change), "
-    "about 1-2 minutes on 2 cores; cached afterwards"
+    "about a minute on 2 cores; cached afterwards"
 )
 
 
