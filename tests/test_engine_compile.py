@@ -4,6 +4,7 @@ and which cached modules an edit to one engine file throws away."""
 import shutil
 
 import numpy as np
+from numba.core.caching import NullCache
 
 from wse_emu.engine import _HERE, module_digests
 from wse_emu.engine.jit import entry, kernel
@@ -20,6 +21,10 @@ def _scaled(x, k):
 def _calls(x):
     """Calls _scaled with literal, int64 and int32 arguments."""
     return _scaled(x, 3) + _scaled(x, 4) + _scaled(np.int32(x), x)
+
+
+# compiled afresh in every session: signatures from a disk cache would prove nothing
+_scaled._cache = _calls._cache = NullCache()
 
 
 def test_a_kernel_compiles_once_for_literal_and_narrow_integer_arguments():

@@ -51,6 +51,13 @@ def module_digests(here: Path = _HERE) -> dict[str, str]:
     return digests
 
 
+def _all_sources_digest() -> str:
+    h = hashlib.sha256(Path(isa.__file__).read_bytes())
+    for f in sorted(_HERE.glob("*.py")):
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
 def cache_dir() -> Path | None:
     """Where Numba keeps this package's cache files (the first locator that applies)."""
     from numba.core.caching import CacheImpl
@@ -67,15 +74,17 @@ def _drop_stale_cache():
         cache = cache_dir()
         if cache is None:
             return
-        digests = module_digests()
         stamp = cache / _STAMP
         try:
             old = json.loads(stamp.read_text())
         except (OSError, ValueError):
             old = {}
-        stale = [m for m, d in digests.items() if old.get(m) != d]
-        if not stale:
+        everything = _all_sources_digest()
+        if old.get("*") == everything:  # nothing changed: skip parsing the imports
             return
+        digests = module_digests()
+        stale = [m for m, d in digests.items() if old.get(m) != d]
+        digests["*"] = everything
         cache.mkdir(parents=True, exist_ok=True)
         for m in stale:
             for f in list(cache.glob(f"{m}.*.nbi")) + list(cache.glob(f"{m}.*.nbc")):
