@@ -109,6 +109,13 @@ def test_bench_gemm_activation_sparsity_prints_and_writes_every_level(tmp_path):
     assert rec[1]["filtered"]["wavelets"] < rec[1]["unfiltered"]["wavelets"]
 
 
+def test_bench_gemm_activation_sparsity_on_one_pe_sends_nothing_and_says_so():
+    r = cli("--m", 8, "--k", 8, "--n", 8, "--mesh", "1x1", "--activation-sparsity", "0.5")
+    assert r.exit_code == 0, r.output
+    row = r.output.splitlines()[-1].split()
+    assert row[0] == "0.50" and row[-3:] == ["-", "-", "yes"]  # 0 wavelets: nothing saved
+
+
 @pytest.mark.parametrize(
     "args,message",
     [

@@ -174,6 +174,12 @@ COLUMNS = (
 )
 
 
+def _saved(before, after):
+    """The fraction saved, as a percentage; '-' where nothing was there to save (a 1x1 mesh
+    sends no wavelets)."""
+    return f"{(1 - after / before) * 100:.1f}%" if before else "-"
+
+
 def table_rows(rows):
     """Printable rows: cycles of the whole program without and with the filter, its speedup,
     the speedup of the second layer alone (cycles after the last PE made its tile of H),
@@ -190,10 +196,10 @@ def table_rows(rows):
                 str(on.cycles),
                 f"{off.cycles / on.cycles:.2f}x",
                 f"{layer2:.2f}x",
-                f"{on.macs_skipped / (on.macs + on.macs_skipped) * 100:.1f}%",
+                _saved(on.macs + on.macs_skipped, on.macs),
                 f"{off.wavelets} -> {on.wavelets}",
-                f"{(1 - on.wavelets / off.wavelets) * 100:.1f}%",
-                f"{(1 - on.hops / off.hops) * 100:.1f}%" if off.hops else "-",
+                _saved(off.wavelets, on.wavelets),
+                _saved(off.hops, on.hops),
                 "yes" if off.verified and on.verified else "NO",
             )
         )
