@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from wse_emu.kernels import gemm
+from wse_emu.kernels import activation, gemm
 
 CASES = [(256, 8, 5), (1024, 32, 3)]  # size, mesh side, rounds
 
@@ -58,3 +58,21 @@ def test_sparse(benchmark, size, p, rounds, sparsity):
     B = rng.standard_normal((size, size)).astype(np.float16)
     _, res = benchmark.pedantic(gemm.sparse, args=(A, B, p), rounds=rounds)
     _record(benchmark, res, A, B)
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_activation_sparsity(benchmark, filtered):
+    # C = ReLU(X W1 + b) B at 256^3 on 8x8, 90% of the ReLU's outputs zero, with the sender's
+    # filter and without it (kernels/activation.py)
+    args = activation.inputs(256, 256, 256, activation.D, 0.9)
+    _, res = benchmark.pedantic(
+        activation.run, args=(*args, 8), kwargs={"filtered": filtered}, rounds=3
+    )
+    benchmark.extra_info.update(
+        cycles=res.cycles,
+        layer1_cycles=res.layer1_cycles,
+        macs=res.macs,
+        wavelets=res.wavelets,
+        verified=res.verified,
+    )
+    assert res.verified

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from wse_emu import Mesh, assemble, parse_file, programs
-from wse_emu.kernels import gemm
+from wse_emu.kernels import activation, gemm
 from wse_emu.kernels.gemv import gemv
 from wse_emu.sdk import SdkRuntime
 
@@ -68,6 +68,12 @@ def _gemm(kind, arch, sparsity):
         "macs": rec.macs,
         "outputs": _digest(C),
     }
+
+
+def _gemm_relu(arch):
+    Y, rec = activation.run(*activation.inputs(32, 32, 32, 8, 0.75, seed=5), 4, arch)
+    assert rec.verified
+    return {"cycles": rec.cycles, "wavelets": rec.wavelets, "hops": rec.hops, "outputs": _digest(Y)}
 
 
 def _gemv(arch):
@@ -142,6 +148,7 @@ CASES = {
     "gemv_sdk": lambda arch: _gemv_sdk(arch),
     "gemm_dense": lambda arch: _gemm("dense", arch, 0.0),
     "gemm_sparse": lambda arch: _gemm("sparse", arch, 0.8),
+    "gemm_sparse_relu": lambda arch: _gemm_relu(arch),
 }
 
 

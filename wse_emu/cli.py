@@ -565,13 +565,13 @@ def bench():
     """Benchmarks of the emulated machine."""
 
 
-def _float_list(text: str):
+def _float_list(text: str, option: str = "--sparsity"):
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        _fail(f"error: --sparsity wants numbers separated by commas, got {text!r}")
+        _fail(f"error: {option} wants numbers separated by commas, got {text!r}")
     if not values or any(not 0.0 <= v < 1.0 for v in values):
-        _fail(f"error: --sparsity values must lie in [0, 1), got {text!r}")
+        _fail(f"error: {option} values must lie in [0, 1), got {text!r}")
     return values
 
 
@@ -614,7 +614,17 @@ def _float_list(text: str):
     help="print a roofline model of A100 and H100 on the same GEMMs beside the wafer's "
     "figures (and with --plot, draw it to FILE-gpu.png)",
 )
-def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, plot_path, compare):
+@click.option(
+    "--activation-sparsity",
+    "activation",
+    metavar="S[,S...]",
+    help="instead: dynamic activation sparsity, C = ReLU(X W1 + b) B with the ReLU on the "
+    "mesh and its zeros filtered by the sender; about S of the ReLU's outputs are zero; "
+    "each level with the filter against the same program without it",
+)
+def bench_gemm(
+    m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, plot_path, compare, activation
+):
     """Dense (SUMMA) against sparse (dataflow) GEMM: emulated cycles, speedup, utilisation,
     MACs skipped, effective TFLOP/s at the arch clock, host seconds, and a check of C."""
     from .kernels import sweep
@@ -642,6 +652,18 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
     for name, v in (("m", m), ("k", k), ("n", n)):
         if v <= 0 or v % w:
             _fail(f"error: --{name} = {v} must be a positive multiple of the mesh side {w}")
+    if activation is not None:
+        ctx = click.get_current_context()
+        for name in ("sparsity", "pattern", "matrix", "plot_path", "compare"):
+            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+                _fail(
+                    f"error: --{name.removesuffix('_path')} does not apply with "
+                    "--activation-sparsity"
+                )
+        _bench_activation(
+            m, k, n, w, arch, seed, _float_list(activation, "--activation-sparsity"), json_path
+        )
+        return
     runs = 1 + (1 if matrix else len(levels))
     label = f"{m}x{k}x{n} on {w}x{w}"
     _compile_note()
@@ -718,6 +740,46 @@ def bench_gemm(m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, 
         sys.exit(1)
 
 
+@contextlib.contextmanager
+def _kernel_errors():
+    """A host driver's refusal (bad shapes, a program that does not fit) is a usage error; a
+    fault or deadlock of the run is a runtime error."""
+    try:
+        yield
+    except (ValueError, AsmError) as e:
+        _fail(f"error: {e}")
+    except RunError as e:
+        _fail(f"error: {e}", EXIT_RUNTIME)
+
+
+def _bench_activation(m, k, n, p, arch, seed, levels, json_path):
+    """`bench gemm --activation-sparsity`: the filtered and unfiltered runs per level."""
+    from .kernels import activation
+
+    _compile_note()
+    with _kernel_errors():
+        rows = activation.run_sweep(m, k, n, p, arch, levels, activation.D, seed)
+    click.echo(
+        f"C = ReLU(X W1 + b) B: X {m}x{activation.D}, W1 {activation.D}x{k}, B {k}x{n} on "
+        f"{p}x{p} PEs, {arch}; the ReLU and the filter on the mesh\n"
+        "cycles of the whole program without the filter (every element of the ReLU's output "
+        "sent) and with it;\nlayer 2: the speedup after the last PE has made its tile; "
+        "wavelets: all the run sent, unfiltered -> filtered"
+    )
+    _echo_table([activation.COLUMNS] + activation.table_rows(rows))
+    if json_path:
+        record = {
+            "activation_sparsity": [
+                {"level": s, "unfiltered": off.to_dict(), "filtered": on.to_dict()}
+                for s, off, on in rows
+            ],
+            "wse_emu_version": version(),
+        }
+        Path(json_path).write_text(json.dumps(record, indent=1))
+    if not all(off.verified and on.verified for _, off, on in rows):
+        sys.exit(1)
+
+
 @bench.command("ffn")
 @click.option("--tokens", default=32, show_default=True, help="tokens (rows of X) in all")
 @click.option("--d", "d", default=64, show_default=True, help="model width: columns of X")
@@ -741,12 +803,8 @@ def bench_ffn(tokens, d, f, mesh, arch, seed, json_path):
     W = rng.standard_normal((d, f)) / np.sqrt(d)
     b = rng.standard_normal(f) * 0.1
     _compile_note()
-    try:
+    with _kernel_errors():
         _, r = ffn_layernorm(X, W, b, w, h, arch)
-    except (ValueError, AsmError) as e:
-        _fail(f"error: {e}")
-    except RunError as e:
-        _fail(f"error: {e}", EXIT_RUNTIME)
     click.echo(
         f"LayerNorm(GELU(X W + b)): {tokens} tokens, D = {d}, F = {f} on {w}x{h} PEs, {arch}\n"
         f"cycles {r.cycles:,}, {r.cycles_per_token:,.1f} per token of a row of PEs, "
