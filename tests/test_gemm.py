@@ -246,12 +246,60 @@ def test_bench_gemm_command_prints_table_and_json(tmp_path):
     data = json.loads((tmp_path / "g.json").read_text())
     dense = data["dense"]
     assert dense["macs"] == 16**3 and len(data["sparse"]) == 3
-    assert int(rows[0].split()[1]) == dense["cycles"]
+    assert [int(ln.split()[1]) for ln in rows] == [r["cycles"] for r in data["sparse"]]
+    for ln, rec in zip(rows, data["sparse"]):  # the fabric traffic the sparse run saved
+        assert ln.split()[-3] == f"{(1 - rec['hops'] / dense['hops']) * 100:.0f}%"
     assert lines[1].startswith(
         f"dense: {dense['cycles']} cycles, {dense['tflops_at_clock']:.2f} TFLOP/s at the clock"
     )
     for rec in [dense, *data["sparse"]]:
         assert 0 <= rec["utilisation_min"] <= rec["utilisation"] <= rec["utilisation_max"] <= 1
+
+
+def test_bench_gemm_every_pattern_in_one_table_against_one_dense_run(tmp_path):
+    args = ["--m", 16, "--k", 16, "--n", 16, "--mesh", "2x2", "--sparsity", "0.5,0.9"]
+    r = cli("bench", "gemm", *args, "--pattern", "all", "--json", tmp_path / "g.json")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "GEMM 16x16x16 on 2x2 PEs, wse3, every pattern (form)"
+    head = next(i for i, ln in enumerate(lines) if ln.split()[:1] == ["form"])
+    rows = [ln.split() for ln in lines[head + 1 :]]
+    forms = ["random", "2:4", "block", "moe"]
+    assert [(row[0], row[1]) for row in rows] == [(f, s) for f in forms for s in ("0.50", "0.90")]
+    assert all(row[-1] == "yes" for row in rows)
+    data = json.loads((tmp_path / "g.json").read_text())
+    assert [rec["pattern"] for rec in data["sparse"]] == [f for f in forms for _ in range(2)]
+    # each form's run is the one its own --pattern gives, against the same dense run
+    r2 = cli("bench", "gemm", *args, "--pattern", "block", "--json", tmp_path / "b.json")
+    block = json.loads((tmp_path / "b.json").read_text())
+    assert block["dense"]["cycles"] == data["dense"]["cycles"]
+    assert [rec["cycles"] for rec in block["sparse"]] == [
+        rec["cycles"] for rec in data["sparse"] if rec["pattern"] == "block"
+    ]
+    assert r2.exit_code == 0
+    # 2:4 cannot go past 75% zeros: its 0.9 row skips the MACs of 75%
+    two_four = [rec for rec in data["sparse"] if rec["pattern"] == "2:4"][1]
+    assert two_four["macs_skipped"] == 16**3 * 3 // 4
+
+
+def test_bench_gemm_all_patterns_refuses_one_pattern_options():
+    r = cli(
+        "bench",
+        "gemm",
+        "--m",
+        8,
+        "--k",
+        8,
+        "--n",
+        8,
+        "--mesh",
+        "2x2",
+        "--pattern",
+        "all",
+        "--compare",
+        "gpu",
+    )
+    assert r.exit_code == 2 and "--compare gpu takes one --pattern, not all" in r.output
 
 
 def test_bench_gemm_matrix_market_input(tmp_path, rng):
@@ -297,3 +345,17 @@ def test_bench_gemm_plot(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    forms = tmp_path / "forms.png"
+    r = cli(
+        "bench",
+        "gemm",
+        *["--m", 8, "--k", 8, "--n", 8, "--mesh", "2x2"],
+        "--sparsity",
+        "0.5",
+        "--pattern",
+        "all",
+        "--plot",
+        forms,
+    )
+    assert r.exit_code == 0, r.output
+    assert forms.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

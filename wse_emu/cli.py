@@ -589,11 +589,12 @@ def _float_list(text: str, option: str = "--sparsity"):
 )
 @click.option(
     "--pattern",
-    type=click.Choice(["random", "2:4", "block", "moe"]),
+    type=click.Choice(["random", "2:4", "block", "moe", "all"]),
     default="random",
     show_default=True,
     help="where A's zeros are: unstructured, 2 of every 4, 4x4 blocks, or mixture-of-experts "
-    "routing (each row uses round(8 (1 - s)) of 8 expert blocks of K)",
+    "routing (each row uses round(8 (1 - s)) of 8 expert blocks of K); all: every one of "
+    "them at every sparsity, in one table (and plot) against one dense run",
 )
 @click.option("--seed", default=0, show_default=True)
 @click.option(
@@ -652,6 +653,8 @@ def bench_gemm(
     for name, v in (("m", m), ("k", k), ("n", n)):
         if v <= 0 or v % w:
             _fail(f"error: --{name} = {v} must be a positive multiple of the mesh side {w}")
+    if pattern == "all" and compare:
+        _fail("error: --compare gpu takes one --pattern, not all")
     if activation is not None:
         ctx = click.get_current_context()
         for name in ("sparsity", "pattern", "matrix", "plot_path", "compare"):
@@ -686,7 +689,11 @@ def bench_gemm(
         except RunError as e:
             _fail(f"error: {e}", EXIT_RUNTIME)
     what = (
-        f"matrix {matrix} (checked against its float64 values)" if matrix else f"pattern {pattern}"
+        f"matrix {matrix} (checked against its float64 values)"
+        if matrix
+        else "every pattern (form)"
+        if pattern == "all"
+        else f"pattern {pattern}"
     )
     click.echo(f"GEMM {m}x{k}x{n} on {w}x{w} PEs, {arch}, {what}")
     click.echo(
@@ -698,7 +705,9 @@ def bench_gemm(
         "eff TFLOP/s\n(the dense FLOPs over the sparse run's time) and host s are the "
         "sparse run's"
     )
-    _echo_table([sweep.COLUMNS] + sweep.table_rows(dense, rows))
+    forms = pattern == "all"
+    columns = (("form",) if forms else ()) + sweep.COLUMNS
+    _echo_table([columns] + sweep.table_rows(dense, rows, forms))
     models = {}
     if compare:
         from .kernels import gpu

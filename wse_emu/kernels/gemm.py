@@ -40,6 +40,7 @@ class GemmResult:
     verified: bool
     max_abs_error: float
     tolerance: float
+    pattern: str = ""  # where a sparse run's zeros were (PATTERNS); "" for dense or a matrix
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -105,25 +105,29 @@ def check_against(matrix: MatrixInput, B16, C, record):
 
 def run_sweep(m, k, n, p, arch, sparsities, pattern="random", seed=0, matrix=None, progress=None):
     """One dense run (its cycles do not depend on the values) and one sparse run per
-    sparsity, on the same B. With matrix (a MatrixInput) A is its fp16 copy, sparsities is
-    not used, and both results are verified against the matrix as given.
-    Returns (dense GemmResult, [(sparsity, sparse GemmResult)])."""
+    sparsity, on the same B; pattern "all": one per sparsity for every one of
+    gemm.PATTERNS, against the same dense run. With matrix (a MatrixInput) A is its fp16
+    copy, sparsities is not used, and both results are verified against the matrix as given.
+    Returns (dense GemmResult, [(sparsity, sparse GemmResult)]); each sparse result names
+    its pattern."""
     rng = np.random.default_rng(seed + 1)
     if matrix is not None:
         k = matrix.padded.shape[1]
-        mats = [(matrix.sparsity, matrix.padded)]
+        mats = [(matrix.sparsity, "", matrix.padded)]
     else:
-        mats = [(s, gemm.sparse_matrix(m, k, s, pattern, seed)) for s in sparsities]
+        forms = gemm.PATTERNS if pattern == "all" else (pattern,)
+        mats = [(s, f, gemm.sparse_matrix(m, k, s, f, seed)) for f in forms for s in sparsities]
     B = rng.standard_normal((k, n)).astype(np.float16)
     total = 1 + len(mats)
-    C, dense = gemm.dense(mats[0][1], B, p, arch)
+    C, dense = gemm.dense(mats[0][2], B, p, arch)
     if matrix is not None:
         check_against(matrix, B, C, dense)
     if progress:
         progress(1, total)
     rows = []
-    for i, (s, A) in enumerate(mats):
+    for i, (s, form, A) in enumerate(mats):
         C, res = gemm.sparse(A, B, p, arch)
+        res.pattern = form
         if matrix is not None:
             check_against(matrix, B, C, res)
         rows.append((s, res))
@@ -134,28 +138,31 @@ def run_sweep(m, k, n, p, arch, sparsities, pattern="random", seed=0, matrix=Non
 
 COLUMNS = (
     "sparsity",
-    "dense cycles",
     "sparse cycles",
     "speedup",
     "util",
     "MACs skipped",
     "eff TFLOP/s",
+    "hops saved",
     "host s",
     "verified",
 )
 
 
-def table_rows(dense, rows):
-    """Printable rows: after the dense cycles every column is the sparse run's; effective
+def table_rows(dense, rows, forms: bool = False):
+    """Printable rows, every column the sparse run's (the dense run's cycles head the
+    table); speedup is dense / sparse cycles; effective
     TFLOP/s counts the dense product's 2*M*K*N FLOPs over the sparse run's time at the
-    arch clock."""
+    arch clock; hops saved is the fabric traffic (wavelet-hops) the sparse run did not make
+    against the dense one (negative: it made more). forms: a first column names each
+    row's pattern (COLUMNS then start with "form")."""
     out = []
     flops = 2 * dense.m * dense.k * dense.n
     for s, r in rows:
         out.append(
-            (
+            ((r.pattern,) if forms else ())
+            + (
                 f"{s:.2f}",
-                str(dense.cycles),
                 str(r.cycles),
                 f"{dense.cycles / r.cycles:.2f}x",
                 f"{r.utilisation * 100:.1f}%",
@@ -163,6 +170,7 @@ def table_rows(dense, rows):
                 if r.macs + r.macs_skipped
                 else "-",
                 f"{flops / r.seconds_at_clock / 1e12:.2f}",
+                f"{(1 - r.hops / dense.hops) * 100:.0f}%" if dense.hops else "-",
                 f"{r.host_seconds:.2f}",
                 "yes" if (r.verified and dense.verified) else "NO",
             )
@@ -175,13 +183,9 @@ def plot(dense, rows, path):
     readable as 0-0.9: cycles (dense and sparse, log scale) with the speedup and its 1x
     break-even line; and the utilisation of every PE (the mean, and the least and most
     busy PE as a band), dense beside sparse."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise RuntimeError("--plot needs matplotlib: pip install -e '.[bench]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
+    if len({r.pattern for _, r in rows}) > 1:
+        return plot_forms(plt, dense, rows, path)
     xs = [1 - s for s, _ in rows]
     fig, (ax, au) = plt.subplots(
         2, 1, figsize=(6.4, 6.0), dpi=120, sharex=True, height_ratios=(3, 2)
@@ -195,7 +199,7 @@ def plot(dense, rows, path):
     ax2.plot(xs, speedup, "s:", color="tab:green", label="speedup (dense / sparse cycles)")
     ax2.axhline(1.0, color="grey", lw=0.8, ls="-.", label="1x: break-even")
     ax2.set_yscale("log")
-    times = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
+    times = _times()
     ax2.yaxis.set_major_formatter(times)
     ax2.yaxis.set_minor_formatter(times)
     ax2.set_ylabel("speedup of sparse over dense")
@@ -215,12 +219,35 @@ def plot(dense, rows, path):
             color=line.get_color(),
             alpha=0.2,
         )
-    au.set_ylim(0, 100)
     au.set_ylabel("PE utilisation %\n(mean; band: min-max PE)")
+    _finish(plt, fig, au, [s for s, _ in rows], path)
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib: pip install -e '.[bench]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _times():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:g}x")
+
+
+def _finish(plt, fig, au, levels, path):
+    """The lower panel's utilisation scale and the shared sparsity axis; write the figure."""
+    au.set_ylim(0, 100)
     au.legend(loc="lower left", fontsize="small")
     au.set_xscale("log")
     au.invert_xaxis()
-    au.set_xticks(xs, [f"{s:g}" for s, _ in rows])
+    levels = sorted(set(levels))
+    au.set_xticks([1 - s for s in levels], [f"{s:g}" for s in levels])
     au.minorticks_off()
     au.set_xlabel("sparsity of A (fraction of zeros; axis: log of the fraction of nonzeros)")
     fig.tight_layout()
@@ -228,14 +255,44 @@ def plot(dense, rows, path):
     plt.close(fig)
 
 
+def plot_forms(plt, dense, rows, path):
+    """Every form of sparsity (--pattern all) against the one dense run: the speedup of each
+    over dense, with the 1x break-even line, and each one's mean PE utilisation; each point
+    at the sparsity its matrix has (2:4 stops at 0.75, moe moves in steps of 1/8)."""
+    fig, (ax, au) = plt.subplots(
+        2, 1, figsize=(6.4, 6.0), dpi=120, sharex=True, height_ratios=(3, 2)
+    )
+    levels = [s for s, _ in rows]
+    au.plot(
+        [1 - s for s in sorted(set(levels))],
+        [100 * dense.utilisation] * len(set(levels)),
+        "k--",
+        label="dense",
+    )
+    for form in dict.fromkeys(r.pattern for _, r in rows):
+        mine = [(s, r) for s, r in rows if r.pattern == form]
+        xs = [1 - r.macs_skipped / (r.macs + r.macs_skipped) for _, r in mine]  # as made
+        ax.plot(xs, [dense.cycles / r.cycles for _, r in mine], "o-", label=form)
+        au.plot(xs, [100 * r.utilisation for _, r in mine], "o-", label=form)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="-.", label="1x: break-even")
+    ax.set_yscale("log")
+    times = _times()
+    ax.yaxis.set_major_formatter(times)
+    ax.yaxis.set_minor_formatter(times)
+    ax.set_ylabel(f"speedup over dense ({dense.cycles:,} cycles)")
+    ax.legend(loc="best", fontsize="small", title="where A's zeros are")
+    ax.set_title(
+        f"{dense.m}x{dense.k}x{dense.n} GEMM on {dense.mesh}x{dense.mesh} PEs, {dense.arch}: "
+        "every form of sparsity"
+    )
+    au.set_ylabel("PE utilisation % (mean)")
+    _finish(plt, fig, au, levels, path)
+
+
 def plot_gpu(dense, rows, models: dict, path):
     """Speedup of sparse over each machine's own dense GEMM against sparsity: the emulated
     wafer beside the GPU roofline model (a band between its best and worst memory traffic)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     xs = [1 - s for s, _ in rows]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     ax.plot(xs, [dense.cycles / r.cycles for _, r in rows], "o-", label="wafer (emulated)")
@@ -247,7 +304,7 @@ def plot_gpu(dense, rows, models: dict, path):
         ax.fill_between(xs, worst, best, color=line.get_color(), alpha=0.15)
     ax.axhline(1.0, color="grey", lw=0.8, ls="-.")
     ax.set_yscale("log")
-    times = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
+    times = _times()
     ax.yaxis.set_major_formatter(times)
     ax.yaxis.set_minor_formatter(times)
     ax.set_ylabel("speedup over the same machine's dense GEMM")
