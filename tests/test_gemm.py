@@ -282,26 +282,6 @@ def test_bench_gemm_every_pattern_in_one_table_against_one_dense_run(tmp_path):
     assert two_four["macs_skipped"] == 16**3 * 3 // 4
 
 
-def test_bench_gemm_all_patterns_refuses_one_pattern_options():
-    r = cli(
-        "bench",
-        "gemm",
-        "--m",
-        8,
-        "--k",
-        8,
-        "--n",
-        8,
-        "--mesh",
-        "2x2",
-        "--pattern",
-        "all",
-        "--compare",
-        "gpu",
-    )
-    assert r.exit_code == 2 and "--compare gpu takes one --pattern, not all" in r.output
-
-
 def test_bench_gemm_matrix_market_input(tmp_path, rng):
     A = scipy.sparse.random(10, 12, density=0.3, random_state=4, format="coo")
     scipy.io.mmwrite(tmp_path / "a.mtx", A)
@@ -318,6 +298,7 @@ def test_bench_gemm_matrix_market_input(tmp_path, rng):
         (["--m", 10, "--mesh", "4x4"], "--m = 10 must be a positive multiple of the mesh side 4"),
         (["--sparsity", "0,1.5"], "must lie in [0, 1)"),
         (["--sparsity", "a"], "numbers separated by commas"),
+        (["--pattern", "all", "--compare", "gpu"], "--compare gpu takes one --pattern, not all"),
     ],
 )
 def test_bench_gemm_bad_input(args, message):
