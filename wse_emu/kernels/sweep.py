@@ -149,6 +149,10 @@ COLUMNS = (
 )
 
 
+def _percent(x: float) -> str:
+    return f"{x * 100:.0f}%".replace("-0%", "0%")
+
+
 def table_rows(dense, rows, forms: bool = False):
     """Printable rows, every column the sparse run's (the dense run's cycles head the
     table); speedup is dense / sparse cycles; effective
@@ -170,7 +174,7 @@ def table_rows(dense, rows, forms: bool = False):
                 if r.macs + r.macs_skipped
                 else "-",
                 f"{flops / r.seconds_at_clock / 1e12:.2f}",
-                f"{(1 - r.hops / dense.hops) * 100:.0f}%" if dense.hops else "-",
+                _percent(1 - r.hops / dense.hops) if dense.hops else "-",
                 f"{r.host_seconds:.2f}",
                 "yes" if (r.verified and dense.verified) else "NO",
             )
