@@ -7,6 +7,7 @@ import pytest
 
 from wse_emu import Mesh
 from wse_emu.debug import DebugError, Session
+from wse_emu.engine.fabric import delivery_hops, queue_storage
 from wse_emu.engine.state import VIEW_FIELDS
 from wse_emu.memory import Footprint, per_pe_bytes, sram_footprint, state_bytes
 
@@ -142,3 +143,66 @@ def test_memcpy_round_trips_through_the_lean_row():
     vals = np.arange(30, dtype=np.float32).reshape(2, 3, 5)
     mesh.memcpy_h2d("a", vals)
     assert np.array_equal(mesh.memcpy_d2h("a"), vals)
+
+
+def _ring_sizes(mesh):
+    return np.diff(mesh.state.qoff).reshape(mesh.height, mesh.width, -1)
+
+
+@pytest.mark.parametrize("width, height", [(8, 4), (16, 2)])
+def test_a_queue_ring_holds_the_longest_path_that_delivers_into_it(width, height):
+    """row_broadcast: PE (x, y) receives ROW (color 0) from (0, y) only, x hops away; the
+    ring holds queue_depth plus one wavelet per pipeline stage of that path (dest_room's
+    bound), however large the mesh."""
+    mesh = Mesh(width, height)
+    mesh.load("programs/row_broadcast.wsa")
+    a = mesh.arch
+    caps = _ring_sizes(mesh)
+    x = np.arange(width)
+    want = a["queue_depth"] + a["ramp_on"] + a["ramp_off"] + a["hop_latency"] * x
+    want[0] = 0  # the root only sends
+    assert np.array_equal(caps[:, :, 0], np.broadcast_to(want, (height, width)))
+    assert not caps[:, :, 1:].any()  # no other color is delivered
+
+
+def _union(width, n_colors, edges, ramps):
+    """rx, tx bits [n_pe, colors, positions] of a 1-row mesh: edges (from, to, color,
+    position), ramps (pe, color, position, 'rx' or 'tx')."""
+    n_pe = width
+    rx = np.zeros((n_pe, n_colors, 4), np.uint8)
+    tx = np.zeros_like(rx)
+    for a, b, c, k in edges:
+        d = 1 if b == a + 1 else 3  # east, west
+        tx[a, c, k] |= 1 << d
+        rx[b, c, k] |= 1 << ((d + 2) % 4)
+    for p, c, k, side in ramps:
+        (rx if side == "rx" else tx)[p, c, k] |= 1 << 4
+    return rx, tx
+
+
+def test_delivery_hops_take_the_longest_path_over_all_switch_positions():
+    # color 0: 0 -> 1 -> 2 at position 0, 2 -> 3 at position 1; PE 0 sends, 1 and 3 receive
+    edges = [(0, 1, 0, 0), (1, 2, 0, 0), (2, 3, 0, 1)]
+    ramps = [(0, 0, 0, "rx"), (1, 0, 0, "tx"), (3, 0, 1, "tx")]
+    # color 1: 0 -> 1 at position 0, 1 -> 0 at position 1: a cycle in the union
+    edges += [(0, 1, 1, 0), (1, 0, 1, 1)]
+    ramps += [(0, 1, 0, "rx"), (1, 1, 0, "tx"), (0, 1, 1, "tx")]
+    rx, tx = _union(4, 2, edges, ramps)
+    placed = np.ones(4, np.uint8)
+    out = np.zeros(8, np.int64)
+    rx_any, tx_any = (np.bitwise_or.reduce(a, axis=2) for a in (rx, tx))
+    delivery_hops(rx_any, tx_any, placed, 4, 1, np.zeros((3, 4), np.int64), out)
+    hops = out.reshape(4, 2)
+    assert hops[:, 0].tolist() == [0, 1, 2, 3]
+    assert hops[:2, 1].tolist() == [-1, -1]  # unbounded: the mesh's diameter bounds it
+    # queue_depth 2, hop 1, ramp_on 1, ramp_off 1: 4 + hops; 0 where nothing is delivered
+    caps = queue_storage(rx, tx, placed, 2, 1, 1, 1, 4, 1).reshape(4, 2)
+    assert caps[:, 0].tolist() == [0, 4 + 1, 0, 4 + 3]
+    assert caps[:, 1].tolist() == [4 + 3, 4 + 3, 0, 0]  # the 4x1 diameter: 3 hops
+
+
+def test_an_unplaced_pe_sends_nothing_so_it_lengthens_no_ring():
+    ramps = [(0, 0, 0, "rx"), (1, 0, 0, "rx"), (2, 0, 0, "tx")]
+    rx, tx = _union(3, 1, [(0, 1, 0, 0), (1, 2, 0, 0)], ramps)
+    caps = queue_storage(rx, tx, np.array([0, 1, 1], np.uint8), 2, 1, 1, 1, 3, 1)
+    assert caps.tolist() == [0, 0, 4 + 1]  # from PE 1 only: 1 hop

@@ -138,10 +138,11 @@ class Mesh:
         self.route_warnings = []
         code = decode(linked.code, self.arch)
         a = self.arch
+        placed = (linked.pe_image >= 0).astype(np.uint8)
         storage = queue_storage(
+            linked.rx,
             linked.tx,
-            self.n_pe,
-            a["colors"],
+            placed,
             a["queue_depth"],
             a["hop_latency"],
             a["ramp_on"],
@@ -167,7 +168,7 @@ class Mesh:
             a["colors"],
             n_ut,
         )
-        key, problem, where = check_routes(StateRef(S), (linked.pe_image >= 0).astype(np.uint8))
+        key, problem, where = check_routes(StateRef(S), placed)
         if key >= 0:
             src, color = divmod(int(key), a["colors"])
             raise RunError(
