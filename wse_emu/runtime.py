@@ -28,7 +28,7 @@ from .engine.fabric import (
 )
 from .engine.ref import StateRef
 from .engine.state import new_state
-from .memory import MeshSizeError, check_memory, check_size
+from .memory import Footprint, MeshSizeError, check_memory, check_size, sram_footprint
 from .stats import Stats
 
 DEFAULT_MAX_CYCLES = 10**12
@@ -138,10 +138,11 @@ class Mesh:
         self.route_warnings = []
         code = decode(linked.code, self.arch)
         a = self.arch
+        placed = (linked.pe_image >= 0).astype(np.uint8)
         storage = queue_storage(
+            linked.rx,
             linked.tx,
-            self.n_pe,
-            a["colors"],
+            placed,
             a["queue_depth"],
             a["hop_latency"],
             a["ramp_on"],
@@ -149,22 +150,25 @@ class Mesh:
             self.width,
             self.height,
         )
-        check_memory(self.width, self.height, a, len(linked.code), int(storage.sum()))
-        self.state = None  # published below, only once every check has passed
+        sram_row = sram_footprint(linked.images)
         hosts = _microthread_hosts(linked)
+        n_ut = len(hosts) * a["microthreads"]
+        use = Footprint(len(linked.code), int(storage.sum()), sram_row, n_ut, len(linked.images))
+        check_memory(self.width, self.height, a, use)
+        self.state = None  # published below, only once every check has passed
         S = new_state(
             code,
             self.n_pe,
             len(linked.images),
-            engine_config(a, self.width, self.height),
+            engine_config(a, self.width, self.height, sram_row),
             linked.rx,
             linked.tx,
             storage,
-            a["sram_bytes"],
+            sram_row,
             a["colors"],
-            len(hosts) * a["microthreads"],
+            n_ut,
         )
-        key, problem, where = check_routes(StateRef(S), (linked.pe_image >= 0).astype(np.uint8))
+        key, problem, where = check_routes(StateRef(S), placed)
         if key >= 0:
             src, color = divmod(int(key), a["colors"])
             raise RunError(
@@ -472,6 +476,10 @@ class Mesh:
                 )
             else:
                 text += f"({_fault_arg(code, arg)})"
+            if code in (K.F_SRAM_UNDECLARED, K.F_DSD_UNDECLARED):
+                row = int(S.cfg[K.CFG_SRAM_ROW])
+                text += f"; declared: {f'bytes 0-{row - 1}' if row else 'none'} of the PE's "
+                text += f"{int(S.cfg[K.CFG_SRAM])}"
             if code in (K.F_ROUTE_OFF_MESH, K.F_ROUTE_NOT_RECEIVED, K.F_ROUTE_LOOP):
                 problem = int(np.flatnonzero(ROUTE_FAULTS == code)[0])  # where the tree failed
                 text += ": " + self._route_problem(problem, int(S.misc[K.M_WALK_ERR]))
@@ -575,13 +583,13 @@ def _receives(image, color: int) -> str:
 
 def _fault_arg(code: int, arg: int) -> str:
     """The fault's argument, named: what the engine stored in P_FARG for each fault code."""
-    if code in (K.F_SRAM_RANGE, K.F_ALIGN):
+    if code in (K.F_SRAM_RANGE, K.F_ALIGN, K.F_SRAM_UNDECLARED):
         return f"byte address {arg}"
     if code in (K.F_NO_ROUTE, K.F_QUEUE_MISUSE, K.F_CTL_DATA) or code in ROUTE_FAULTS:
         return f"color {arg}"
     if code == K.F_BAD_SWITCH:
         return f"position {arg}"
-    if code == K.F_DSD_RANGE:  # the engine packs address * 16 + DSD register
+    if code in (K.F_DSD_RANGE, K.F_DSD_UNDECLARED):  # packed: address * 16 + DSD register
         return f"DSD register d{arg & 15}, an element at byte address {arg >> 4}"
     if code in (K.F_DSD_LEN, K.F_DSD_KIND, K.F_DSD_UNSET):
         return f"DSD register d{arg}"

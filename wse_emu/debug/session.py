@@ -222,8 +222,7 @@ class Session(ReverseMixin):
             raise DebugError(
                 f"{text!r} is neither a symbol of {image.program!r} nor an address"
             ) from None
-        if not 0 <= addr <= self.mesh.arch["sram_bytes"] - 4:
-            raise DebugError(f"address {addr} is outside SRAM (0..{self.mesh.arch['sram_bytes']})")
+        self._check_sram(addr, addr + 4, f"address {addr}")
         return self.add_watch(Watch(0, "write", self.focus, f"*{addr}", addr, addr + 4, "x"))
 
     def watch_color(self, color: int, tile: tuple) -> Watch:
@@ -788,8 +787,7 @@ class Session(ReverseMixin):
         addr = self._address(where)
         size = 2 if fmt == "bf16" else np.dtype(NP_TYPES[fmt]).itemsize
         end = addr + count * size
-        if addr < 0 or end > self.mesh.arch["sram_bytes"]:
-            raise DebugError(f"{where}: bytes {addr}..{end} are outside SRAM")
+        self._check_sram(addr, end, where)
         raw = self.S.sram8[self.fp, addr:end].copy()
         if fmt == "bf16":
             import ml_dtypes
@@ -803,6 +801,18 @@ class Session(ReverseMixin):
             text = " ".join(f"0x{int(v):08x}" if fmt == "x" else str(v) for v in chunk)
             out.append(f"{addr + i * size:>6}: {text}")
         return out
+
+    def _check_sram(self, lo: int, hi: int, where: str):
+        """Bytes [lo, hi) must be in SRAM and in the row the emulator keeps of it (the data
+        the program declares: memory.sram_footprint)."""
+        size, row = self.mesh.arch["sram_bytes"], self.S.sram8.shape[1]
+        if lo < 0 or hi > size:
+            raise DebugError(f"{where} is outside SRAM (bytes {lo}..{hi}, SRAM 0..{size})")
+        if hi > row:
+            raise DebugError(
+                f"{where}: bytes {lo}..{hi} are beyond the {row} bytes of data the program "
+                "declares; the emulator keeps no SRAM past them (an access there faults)"
+            )
 
     def _address(self, where: str) -> int:
         where = where.strip()

@@ -33,6 +33,7 @@ from .kinds import (
     CFG_LAG,
     CFG_NCOLORS,
     CFG_SRAM,
+    CFG_SRAM_ROW,
     CFG_TASK_SWITCH,
     DK_FIN,
     DK_FOUT,
@@ -55,6 +56,7 @@ from .kinds import (
     F_PC_RANGE,
     F_QUEUE_MISUSE,
     F_SRAM_RANGE,
+    F_SRAM_UNDECLARED,
     FN_ABS,
     FN_ADD,
     FN_ALWAYS,
@@ -207,6 +209,8 @@ def mem_fault(S, addr, size):
         return F_SRAM_RANGE
     if addr % size != 0:
         return F_ALIGN
+    if addr + size > S.cfg[CFG_SRAM_ROW]:
+        return F_SRAM_UNDECLARED
     return 0
 
 

@@ -58,7 +58,8 @@ def decode(binary: np.ndarray, arch: ArchProfile) -> np.ndarray:
     return out
 
 
-def engine_config(arch: ArchProfile, width: int, height: int) -> np.ndarray:
+def engine_config(arch: ArchProfile, width: int, height: int, sram_row=None) -> np.ndarray:
+    """sram_row: the SRAM bytes allocated per PE (the declared data; default all of it)."""
     cfg = np.zeros(K.NCFG, np.int64)
     cfg[K.CFG_HOP] = arch["hop_latency"]
     cfg[K.CFG_RAMP_ON] = arch["ramp_on"]
@@ -75,6 +76,7 @@ def engine_config(arch: ArchProfile, width: int, height: int) -> np.ndarray:
     cfg[K.CFG_WIDTH] = width
     cfg[K.CFG_HEIGHT] = height
     cfg[K.CFG_SRAM] = arch["sram_bytes"]
+    cfg[K.CFG_SRAM_ROW] = arch["sram_bytes"] if sram_row is None else sram_row
     cfg[K.CFG_BANKS] = arch["banks"]
     cfg[K.CFG_BANK_BYTES] = arch["bank_bytes"]
     cfg[K.CFG_BANK_GROUPS] = arch["bank_groups"]

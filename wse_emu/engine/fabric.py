@@ -277,14 +277,100 @@ def mark_link_sources(S, active):
     S.misc[M_WALK_KEY] = -1  # the scratch held the last walked tree
 
 
-def queue_storage(rx_tx_tx, n_pe, n_colors, depth, hop, ramp_on, ramp_off, width, height):
-    """Ring size of each input queue: queue_depth plus one wavelet per pipeline stage of the
-    longest shortest path on the mesh, for every (PE, color) that some switch position
-    delivers to; 0 elsewhere. The threshold a sender meets is smaller: see dest_room."""
-    tx = rx_tx_tx.reshape(n_pe * n_colors, -1)
-    receives = (tx & RAMP_BIT).any(axis=1)
-    longest = ramp_on + ramp_off + hop * (width + height - 2)
-    return np.where(receives, depth + longest, 0).astype(np.int64)
+def queue_storage(rx, tx, active, depth, hop, ramp_on, ramp_off, width, height):
+    """Ring size of each input queue (rx, tx: uint8[n_pe, colors, positions] route bits;
+    active: the placed PEs, the only senders). dest_room lets a sender fill a queue up to
+    queue_depth plus one wavelet per pipeline stage of its path to it (ramps and hops), so
+    the ring holds that for the longest path that can deliver into it: over every switch
+    position a router can take (the union of their routes), from any placed PE that can send
+    on the color. Where that union has a cycle, the longest shortest path of the mesh bounds
+    it (longer trees than that are bounded by it too: dest_room's limit is the smaller of
+    the two). 0 where nothing is ever delivered."""
+    n_pe, n_colors = tx.shape[:2]
+    rx_any = np.bitwise_or.reduce(rx, axis=2)
+    tx_any = np.bitwise_or.reduce(tx, axis=2)
+    hops = np.zeros(n_pe * n_colors, np.int64)
+    scratch = np.zeros((3, n_pe), np.int64)
+    delivery_hops(rx_any, tx_any, active, width, height, scratch, hops)
+    diameter = hop * (width + height - 2)
+    path = np.where(hops < 0, diameter, np.minimum(hops * hop, diameter))
+    receives = (tx_any & RAMP_BIT).reshape(-1) != 0
+    return np.where(receives, depth + ramp_on + ramp_off + path, 0).astype(np.int64)
+
+
+@entry
+def delivery_hops(rx, tx, active, width, height, scratch, out):
+    """out[q * colors + c] = the most hops a wavelet of color c can take from a placed sender
+    to PE q's router, over the union of all switch positions' routes (rx, tx: their bits
+    or-ed, [n_pe, colors]); -1 where that is unbounded (the union has a cycle upstream).
+    Longest paths in a DAG, in topological order (Kahn); scratch: int64[3, n_pe]."""
+    n_pe, nc = tx.shape
+    depth, indeg, work = scratch[0], scratch[1], scratch[2]
+    for c in range(nc):
+        n = 0
+        for p in range(n_pe):  # the part of the union graph the senders reach
+            depth[p] = -1
+            indeg[p] = 0
+            if active[p] and rx[p, c] & RAMP_BIT:
+                depth[p] = 0
+                work[n] = p
+                n += 1
+        i = 0
+        while i < n:
+            node = work[i]
+            i += 1
+            for d in range(4):
+                m = _union_edge(rx, tx, node, c, d, width, height)
+                if m >= 0 and depth[m] < 0:
+                    depth[m] = 0
+                    work[n] = m
+                    n += 1
+        for k in range(n):
+            for d in range(4):
+                m = _union_edge(rx, tx, work[k], c, d, width, height)
+                if m >= 0:
+                    indeg[m] += 1
+        size = 0
+        for k in range(n):
+            if indeg[work[k]] == 0:
+                work[size] = work[k]  # sources of the DAG (size <= k: no overwrite ahead)
+                size += 1
+        for k in range(n_pe):
+            out[k * nc + c] = depth[k] if depth[k] < 0 else -2  # -2: not yet ordered
+        i = 0
+        while i < size:
+            node = work[i]
+            i += 1
+            out[node * nc + c] = depth[node]
+            for d in range(4):
+                m = _union_edge(rx, tx, node, c, d, width, height)
+                if m >= 0:
+                    depth[m] = max(depth[m], depth[node] + 1)
+                    indeg[m] -= 1
+                    if indeg[m] == 0:
+                        work[size] = m
+                        size += 1
+        for k in range(n_pe):
+            if out[k * nc + c] == -2:  # on or after a cycle
+                out[k * nc + c] = -1
+            elif out[k * nc + c] < 0:  # unreached: nothing lands there
+                out[k * nc + c] = 0
+
+
+@kernel
+def _union_edge(rx, tx, node, c, d, width, height):
+    """The neighbour of node in direction d that receives color c from it at some switch
+    position, or -1."""
+    if not tx[node, c] & (1 << d):
+        return -1
+    x = node % width + DX[d]
+    y = node // width + DY[d]
+    if x < 0 or y < 0 or x >= width or y >= height:
+        return -1
+    m = y * width + x
+    if not rx[m, c] & (1 << ((d + 2) % 4)):
+        return -1
+    return m
 
 
 # ---------------------------------------------------------------- queues

@@ -77,7 +77,7 @@ NMEMO = MEMO_OPS + 3 * MEMO_OPERAND
 (F_NONE, F_SRAM_RANGE, F_ALIGN, F_BAD_DSD, F_DSD_LEN, F_NO_ROUTE, F_CALL_DEPTH, F_QUEUE_MISUSE,
  F_DSD_KIND, F_BAD_TASK, F_DSD_UNSET, F_ROUTE_OFF_MESH, F_ROUTE_NOT_RECEIVED, F_ROUTE_LOOP,
  F_ROUTE_NOWHERE, F_BAD_SWITCH, F_PC_RANGE, F_DSD_RANGE, F_ASYNC_OPERAND, F_CTL_NO_TASK,
- F_CTL_DATA) = range(21)
+ F_CTL_DATA, F_SRAM_UNDECLARED, F_DSD_UNDECLARED) = range(23)
 FAULT_NAMES = (
     "no fault",
     "SRAM access out of range",
@@ -102,6 +102,10 @@ FAULT_NAMES = (
     "control wavelet names a control task its destination does not declare",
     "a control wavelet reached recv or a fabric input (only the task picker takes control "
     "wavelets: end a data task's stream with one, or receive the data with a data task)",
+    "SRAM access beyond the data the program declares (the emulator allocates SRAM only "
+    "for declared data: declare the memory the program uses)",
+    "SRAM access beyond the data the program declares: a memory DSD runs past it (the "
+    "emulator allocates SRAM only for declared data: declare the memory the program uses)",
 )
 
 # run status (misc[M_STATUS])
@@ -136,8 +140,11 @@ NMISC = 32
  # SRAM bank model (isa/costs.toml [bank]; engine/vector.py bank_cycles)
  CFG_BANKS, CFG_BANK_BYTES, CFG_BANK_GROUPS, CFG_READ_PORTS, CFG_STRIDE_PM1,
  # microthread rows per PE that has any (microthread.py)
- CFG_MICROTHREADS) = range(21)
-NCFG = 21
+ CFG_MICROTHREADS,
+ # bytes of SRAM allocated per PE: the end of the data the images declare (runtime.py);
+ # an access past it and inside CFG_SRAM faults as undeclared
+ CFG_SRAM_ROW) = range(22)
+NCFG = 22
 
 # direction bits of route tables; link id of a mesh link = node * 4 + direction
 D_NORTH, D_EAST, D_SOUTH, D_WEST, D_RAMP = range(5)

@@ -90,6 +90,8 @@ MeshState = namedtuple(
     ],
 )
 
+# fields that are views of other fields (no memory of their own)
+VIEW_FIELDS = ("regf", "sram16", "sramf", "sram32", "cvt_f")
 
 MAX_WATCH = 16
 

@@ -41,6 +41,7 @@ from .kinds import (
     CFG_ISSUE,
     CFG_NCOLORS,
     CFG_SRAM,
+    CFG_SRAM_ROW,
     CFG_WIDTH,
     DK_FIN,
     DK_FOUT,
@@ -60,6 +61,7 @@ from .kinds import (
     F_DSD_KIND,
     F_DSD_LEN,
     F_DSD_RANGE,
+    F_DSD_UNDECLARED,
     F_DSD_UNSET,
     F_QUEUE_MISUSE,
     FN_ABS,
@@ -265,10 +267,11 @@ def element(sem, fn, dt, int_dst, a, b, c):
 
 
 @kernel
-def mem_operand_fault(dsd, p, d, n, size, is_source, sram):
+def mem_operand_fault(dsd, p, d, n, size, is_source, sram, row):
     """(fault code, argument) for memory DSD d used over n elements of size bytes, or (0, 0).
     Every dimension is checked (either end, negative strides too); a range fault names the
-    DSD and the first address outside SRAM (packed as address * 16 + d)."""
+    DSD and the first address outside SRAM (packed as address * 16 + d), or outside the
+    row allocated for it (row bytes: the declared data)."""
     if is_source and dsd[p, d, DSD_LEN] < n:
         return F_DSD_LEN, d
     base = dsd[p, d, DSD_ADDR]
@@ -279,6 +282,8 @@ def mem_operand_fault(dsd, p, d, n, size, is_source, sram):
         return F_DSD_RANGE, lo * 16 + d
     if hi > sram:
         return F_DSD_RANGE, (hi - size) * 16 + d
+    if hi > row:
+        return F_DSD_UNDECLARED, (hi - size) * 16 + d
     return 0, 0
 
 
@@ -588,12 +593,15 @@ def vector_op(S, p, h, pc):
     # validate the operands (also on resume)
     fabric = False
     sram = S.cfg[CFG_SRAM]
+    row = S.cfg[CFG_SRAM_ROW]
     for k in range(3):
         d = dst if k == 0 else (s0 if k == 1 else s1)
         if d < 0:
             continue
         if dsd[p, d, 0] == DK_MEM:
-            err, arg = mem_operand_fault(dsd, p, d, n, DT_SIZE[dt if k == 0 else dt2], k > 0, sram)
+            err, arg = mem_operand_fault(
+                dsd, p, d, n, DT_SIZE[dt if k == 0 else dt2], k > 0, sram, row
+            )
             if err != 0:
                 pe[p, P_FARG] = arg
                 return -err
