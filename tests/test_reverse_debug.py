@@ -15,9 +15,10 @@ from test_microthreads import COMPUTE, receiver
 
 from wse_emu import Mesh, assemble, programs
 from wse_emu.debug import DebugError, Session
-from wse_emu.debug.record import VIEWS, run_fields
+from wse_emu.debug.record import run_fields
 from wse_emu.debug.repl import run_commands
 from wse_emu.engine import kinds as K
+from wse_emu.engine.state import VIEW_FIELDS
 
 
 def gemv():
@@ -75,7 +76,7 @@ def session(name, record=True) -> Session:
 def state(s: Session) -> dict:
     """Every array of the mesh's state (views are the same bytes), and the debugger's view
     of it; the engine's batch budget (scratch that mesh.run sets before each call) aside."""
-    out = {f: getattr(s.S, f).copy() for f in s.S._fields if f not in VIEWS}
+    out = {f: getattr(s.S, f).copy() for f in s.S._fields if f not in VIEW_FIELDS}
     out["misc"][K.M_BUDGET] = 0
     out["stats"] = s.tile_stats()
     out["registers"] = s.registers()
@@ -249,7 +250,7 @@ def test_every_array_a_run_writes_is_in_the_snapshot():
         m.launch()
         m.run()
         changed = {f for f in before if before[f].tobytes() != getattr(m.state, f).tobytes()}
-        assert changed - set(VIEWS) <= set(run_fields(m.state)), name
+        assert changed - set(VIEW_FIELDS) <= set(run_fields(m.state)), name
 
 
 OPS = st.lists(

@@ -682,12 +682,8 @@ def bench_gemm(
             if shown:
                 bar.update(1)
 
-        try:
+        with _kernel_errors():
             dense, rows = sweep.run_sweep(m, k, n, w, arch, levels, pattern, seed, A, progress)
-        except (ValueError, AsmError) as e:
-            _fail(f"error: {e}")
-        except RunError as e:
-            _fail(f"error: {e}", EXIT_RUNTIME)
     what = (
         f"matrix {matrix} (checked against its float64 values)"
         if matrix
@@ -705,9 +701,8 @@ def bench_gemm(
         "eff TFLOP/s\n(the dense FLOPs over the sparse run's time) and host s are the "
         "sparse run's"
     )
-    forms = pattern == "all"
-    columns = (("form",) if forms else ()) + sweep.COLUMNS
-    _echo_table([columns] + sweep.table_rows(dense, rows, forms))
+    columns = (("form",) if pattern == "all" else ()) + sweep.COLUMNS
+    _echo_table([columns] + sweep.table_rows(dense, rows, pattern == "all"))
     models = {}
     if compare:
         from .kernels import gpu

@@ -5,7 +5,6 @@ the emulated cycle and PEs halted on runs longer than a moment, on a terminal on
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 COMPILE_NOTE = (
     "compiling the engine with Numba: once per install (and after an engine change), "
@@ -17,12 +16,12 @@ def engine_is_cold() -> bool:
     """True when the run loop's machine code is not in Numba's cache yet, so the next run
     compiles the engine. False when unsure (then nothing is said)."""
     try:
-        from .engine.core import run
+        from .engine import cache_dir
 
-        cache = Path(run._cache.cache_path)
+        cache = cache_dir()
     except (AttributeError, ImportError, TypeError):
         return False
-    return not any(cache.glob("core.run-*.nbi"))
+    return cache is not None and not any(cache.glob("core.run-*.nbi"))
 
 
 class RunProgress:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import kinds as K
+from ..engine.state import VIEW_FIELDS
 
-# MeshState fields a run never writes: views of other arrays, constants of the load, and
-# the debugger's own breakpoint tables (the session re-syncs those after a restore)
-VIEWS = ("regf", "sram16", "sramf", "sram32", "cvt_f")
+# MeshState fields a run never writes: views of other arrays (state.VIEW_FIELDS), constants
+# of the load, and the debugger's own breakpoint tables (the session re-syncs those after a
+# restore)
 CONSTANT = ("code", "f16tab", "bf16tab", "cfg")
 DEBUG_TABLES = ("bp", "watch", "cwatch", "lwatch")
 DEFAULT_INTERVAL = 64
@@ -28,7 +29,7 @@ class DebugError(Exception):
 
 def run_fields(S) -> list[str]:
     """The MeshState fields that hold a run's mutable state (everything but the above)."""
-    skip = VIEWS + CONSTANT + DEBUG_TABLES
+    skip = VIEW_FIELDS + CONSTANT + DEBUG_TABLES
     return [f for f in S._fields if f not in skip]
 
 
