@@ -168,7 +168,8 @@ class Mesh:
             a["colors"],
             n_ut,
         )
-        key, problem, where = check_routes(StateRef(S), placed)
+        ref = StateRef(S)
+        key, problem, where = check_routes(ref, placed)
         if key >= 0:
             src, color = divmod(int(key), a["colors"])
             raise RunError(
@@ -198,7 +199,7 @@ class Mesh:
             pes = np.flatnonzero(linked.pe_image == i)
             for addr, data in image.init:
                 S.sram8[pes, addr : addr + len(data)] = np.frombuffer(data, np.uint8)
-        self.program, self.state = linked, S
+        self.program, self.state, self._ref = linked, S, ref
         return linked
 
     def _check_delivery(self, linked: Linked) -> list[str]:

@@ -18,23 +18,24 @@ _HERE = Path(__file__).resolve().parent
 _STAMP = "wse_emu_engine.modules"
 
 
-def _imports(here: Path) -> dict[str, set[str]]:
-    """Each module's stem -> the modules of `here` it imports (`from .x`, `from . import x`)."""
-    stems = {f.stem for f in here.glob("*.py")}
+def _imports(sources: dict[str, bytes]) -> dict[str, set[str]]:
+    """Each module's stem -> the modules of `sources` it imports (`from .x`, `from . import
+    x`)."""
     graph = {}
-    for stem in stems:
-        tree = ast.parse((here / f"{stem}.py").read_text())
+    for stem, text in sources.items():
+        tree = ast.parse(text)
         graph[stem] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 names = [node.module] if node.module else [a.name for a in node.names]
-                graph[stem].update(n for n in names if n in stems)
+                graph[stem].update(n for n in names if n in sources)
     return graph
 
 
 def module_digests(here: Path = _HERE) -> dict[str, str]:
     """Stem -> a digest of the module, every module of `here` it reaches, and the ISA."""
-    graph = _imports(here)
+    sources = {f.stem: f.read_bytes() for f in here.glob("*.py")}
+    graph = _imports(sources)
     isa_bytes = Path(isa.__file__).read_bytes()
     digests = {}
     for stem in graph:
@@ -46,7 +47,7 @@ def module_digests(here: Path = _HERE) -> dict[str, str]:
                 todo.extend(graph[m])
         h = hashlib.sha256(isa_bytes)
         for m in sorted(reach):
-            h.update(m.encode() + (here / f"{m}.py").read_bytes())
+            h.update(m.encode() + sources[m])
         digests[stem] = h.hexdigest()
     return digests
 

@@ -93,7 +93,7 @@ class StateRef:
         self.state = state
         tuple_type = typeof(state)
         self.numba_type = StateRefType(tuple_type)
-        self.buf = np.zeros(_size_of(tuple_type) + 64, np.uint8)
+        self.buf = np.zeros(_size_of(tuple_type), np.uint8)
         _store_state(self.buf, state)
         self.addr = self.buf.ctypes.data
 
