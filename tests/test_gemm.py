@@ -341,3 +341,91 @@ def test_bench_gemm_plot(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert forms.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- SUMMA on a W x H mesh
+
+
+@pytest.mark.parametrize(
+    "w,h,steps", [(6, 4, None), (3, 5, 2), (5, 2, 1), (1, 3, None), (3, 1, None), (5, 7, 5)]
+)
+def test_dense_on_a_rectangular_mesh_matches_numpy(w, h, steps, rng):
+    # M over the h rows, N over the w columns, K in `steps` panels rooted in the first
+    # columns and rows: the same sums in the same order as on a square mesh
+    s = min(w, h) if steps is None else steps
+    A = rng.standard_normal((2 * h, 3 * s))
+    B = rng.standard_normal((3 * s, 5 * w))
+    C, r = gemm.dense(A, B, (w, h), steps=steps)
+    assert np.array_equal(C, gemm.reference_dense(A, B)) and r.verified
+    assert r.mesh == f"{w}x{h}" and r.macs == 2 * h * 3 * s * 5 * w
+    assert r.flops_counted == 2 * r.macs
+    C2, r2 = gemm.dense(A, B, (w, h), steps=steps)
+    assert np.array_equal(C, C2) and r2.cycles == r.cycles  # deterministic
+
+
+def test_summa_cycles_grow_with_the_steps_not_with_columns_that_only_receive(rng):
+    # each step broadcasts one 4x4 panel along the rows and one down the columns; a wider
+    # mesh with the same tiles and steps only lengthens the rows' paths, which adds their
+    # latency (hops) once, not a panel's time per extra column
+    hop = ArchProfile("wse3")["hop_latency"]
+
+    def cycles(w, s):
+        A = rng.standard_normal((16, 4 * s))
+        return gemm.dense(A, rng.standard_normal((4 * s, 4 * w)), (w, 4), steps=s)[1].cycles
+
+    by_steps = [cycles(8, s) for s in (1, 2, 3, 4)]
+    assert all(a < b for a, b in zip(by_steps, by_steps[1:]))
+    assert by_steps[3] - by_steps[2] > 16  # a step costs at least its panel's 16 wavelets
+    assert 0 <= cycles(16, 4) - cycles(4, 4) <= (16 - 4) * hop
+
+
+def test_rectangular_shapes_and_steps_are_checked():
+    with pytest.raises(ValueError, match="M = 6 is not a multiple of the mesh height 4"):
+        gemm.dense(np.ones((6, 8)), np.ones((8, 12)), (6, 4))
+    with pytest.raises(ValueError, match="K = 6 is not a multiple of the number of K panels 4"):
+        gemm.dense(np.ones((8, 6)), np.ones((6, 12)), (6, 4))
+    with pytest.raises(ValueError, match="N = 8 is not a multiple of the mesh width 6"):
+        gemm.dense(np.ones((8, 8)), np.ones((8, 8)), (6, 4))
+    with pytest.raises(ValueError, match=r"steps = 5 must be in 1 .. min\(width, height\) = 4"):
+        gemm.dense(np.ones((8, 10)), np.ones((10, 12)), (6, 4), steps=5)
+    with pytest.raises(ValueError, match="M = 0 must be positive"):
+        gemm.dense(np.ones((0, 8)), np.ones((8, 12)), (6, 4))
+
+
+def test_bench_summa_command(tmp_path):
+    r = cli(
+        "bench",
+        "summa",
+        "--mesh",
+        "6x4",
+        "--tile",
+        "2x3x2",
+        "--steps",
+        3,
+        "--json",
+        tmp_path / "s.json",
+    )
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "SUMMA C = A B, 8x9x12 on 6x4 PEs (3 panels of K), wse3, f32 accumulate"
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert lines[1].startswith(f"cycles {data['cycles']:,}, ")
+    assert "verified" in lines[2] and data["verified"] and data["steps"] == 3
+    assert (data["m"], data["k"], data["n"], data["mesh"]) == (8, 9, 12, "6x4")
+    assert data["host_seconds"] > 0 and data["peak_rss_bytes"] > 0
+    assert lines[3].startswith("host: ") and "peak RSS" in lines[3]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--tile", "2x3"], "--tile must be MTxKTxNT (three positive integers), got '2x3'"),
+        (["--tile", "2x0x2"], "--tile must be MTxKTxNT"),
+        (["--mesh", "6x4", "--steps", 5], "--steps 5 is more than min(W, H) = 4 of 6x4"),
+        (["--steps", 0], "Invalid value for '--steps'"),
+        (["--mesh", "0x4"], "--mesh"),
+    ],
+)
+def test_bench_summa_bad_input(args, message):
+    r = cli("bench", "summa", *args)
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output

@@ -823,6 +823,67 @@ def bench_ffn(tokens, d, f, mesh, arch, seed, json_path):
         sys.exit(1)
 
 
+@bench.command("summa")
+@click.option("--mesh", default="8x8", show_default=True, metavar="WxH", help="PEs")
+@click.option(
+    "--tile",
+    default="4x4x4",
+    show_default=True,
+    metavar="MTxKTxNT",
+    help="each PE's tiles: C is MT x NT, A MT x KT, B KT x NT",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    help="panels of K (the roots: the first STEPS columns and rows)  [default: min(W, H)]",
+)
+@_arch_option
+@click.option("--acc16", is_flag=True, help="accumulate C in fp16 (default: fp32)")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the result")
+def bench_summa(mesh, tile, steps, arch, acc16, seed, json_path):
+    """Dense GEMM alone (SUMMA, programs/gemm_dense.wsa) on any W x H mesh, up to the whole
+    wafer: C (H*MT x W*NT) = A (H*MT x STEPS*KT) B. Cycles, utilisation, TFLOP/s at the
+    clock, a check against NumPy, and the host's seconds and peak memory."""
+    from .kernels import gemm
+
+    started = time.perf_counter()
+    w, h = _mesh_size(mesh, _profile(arch, ()))
+    _writable(json_path, "--json")
+    try:
+        mt, kt, nt = (int(v) for v in tile.lower().split("x"))
+    except ValueError:
+        _fail(f"error: --tile must be MTxKTxNT (three positive integers), got {tile!r}")
+    if min(mt, kt, nt) < 1:
+        _fail(f"error: --tile must be MTxKTxNT (three positive integers), got {tile!r}")
+    steps = min(w, h) if steps is None else steps
+    if steps > min(w, h):
+        _fail(f"error: --steps {steps} is more than min(W, H) = {min(w, h)} of {w}x{h}")
+    m, k, n = h * mt, steps * kt, w * nt
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, k)).astype(np.float16)
+    B = rng.standard_normal((k, n)).astype(np.float16)
+    _compile_note()
+    with _kernel_errors():
+        _, r = gemm.dense(A, B, (w, h), arch, acc16, steps=steps)
+    host = {"host_seconds": time.perf_counter() - started, "peak_rss_bytes": peak_rss_bytes()}
+    rss = host["peak_rss_bytes"]
+    click.echo(
+        f"SUMMA C = A B, {m}x{k}x{n} on {w}x{h} PEs ({steps} panels of K), {arch}, "
+        f"{r.accumulate} accumulate\ncycles {r.cycles:,}, {r.tflops_at_clock:.3f} TFLOP/s at "
+        f"the clock, utilisation {r.utilisation * 100:.1f}%, {r.hops:,} wavelet-hops\n"
+        f"max |error| against NumPy (float64) {r.max_abs_error:.2e} (tolerance "
+        f"{r.tolerance:.1e}): " + ("verified" if r.verified else "NOT verified") + "\n"
+        f"host: {host['host_seconds']:.1f} s in all ({r.host_seconds:.1f} s load, run and "
+        "gather), peak RSS " + (f"{rss / 2**30:.2f} GiB" if rss else "unknown")
+    )
+    if json_path:
+        record = dict(r.to_dict(), steps=steps, **host, wse_emu_version=version())
+        Path(json_path).write_text(json.dumps(record, indent=1))
+    if not r.verified:
+        sys.exit(1)
+
+
 def _echo_table(table):
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:

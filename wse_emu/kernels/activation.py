@@ -27,7 +27,7 @@ class ActivationResult:
     k: int  # hidden width: columns of H, rows of W2
     n: int
     d: int  # columns of X, rows of W1
-    mesh: int
+    mesh: str  # "PxP"
     arch: str
     sparsity_asked: float
     sparsity: float  # zeros of H after the ReLU, as the mesh made them
@@ -117,7 +117,7 @@ def run(X, W1, b, W2, p: int, arch: str = "wse3", filtered: bool = True, sparsit
         k=k,
         n=n,
         d=d,
-        mesh=p,
+        mesh=f"{p}x{p}",
         arch=arch,
         sparsity_asked=float(sparsity),
         sparsity=1.0 - nnz / H.size,

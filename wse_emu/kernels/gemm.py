@@ -1,5 +1,6 @@
-"""Dense (SUMMA, programs/gemm_dense.wsa) and sparse (programs/gemm_sparse.wsa) GEMM on a
-P x P mesh: tile, load, run, gather, check, and a record of what it cost."""
+"""Dense (SUMMA, programs/gemm_dense.wsa; on a W x H mesh) and sparse
+(programs/gemm_sparse.wsa; on a P x P mesh) GEMM: tile, load, run, gather, check, and a
+record of what it cost."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class GemmResult:
     m: int
     k: int
     n: int
-    mesh: int  # P of the P x P mesh
+    mesh: str  # "WxH"
     arch: str
     accumulate: str  # "f32" or "f16"
     cycles: int
@@ -46,15 +47,24 @@ class GemmResult:
         return asdict(self)
 
 
-def _tiles(X, p):
-    """(rows, cols) -> (p, p, rows/p, cols/p): tile (i, j) for PE (x = j, y = i)."""
+def _tiles(X, p, q=None):
+    """(rows, cols) -> (p, q, rows/p, cols/q): tile (i, j) for PE (x = j, y = i)."""
+    q = p if q is None else q
     r, c = X.shape
-    return X.reshape(p, r // p, p, c // p).transpose(0, 2, 1, 3)
+    return X.reshape(p, r // p, q, c // q).transpose(0, 2, 1, 3)
 
 
 def _untile(T):
-    p, _, r, c = T.shape
-    return T.transpose(0, 2, 1, 3).reshape(p * r, p * c)
+    h, w, r, c = T.shape
+    return T.transpose(0, 2, 1, 3).reshape(h * r, w * c)
+
+
+def _rooted(T, h, w):
+    """Tiles (hs, ws, r, c) of the first hs rows and ws columns of an h x w mesh, zero
+    elsewhere: a rectangular mesh's SUMMA holds A (B) tiles only where it has K panels."""
+    out = np.zeros((h, w, *T.shape[2:]), T.dtype)
+    out[: T.shape[0], : T.shape[1]] = T
+    return out
 
 
 def row_pitch(n: int) -> int:
@@ -70,13 +80,23 @@ def _padded(T, pitch):
     return out
 
 
-def _check_shapes(A, B, p):
+def _check_shapes(A, B, w, h=None, steps=None):
+    """(m, k, n) of A @ B cut for a w x h mesh: M over the h rows, N over the w columns, K
+    into steps panels (w on a square mesh)."""
+    h = w if h is None else h
+    steps = w if steps is None else steps
     (m, k), (k2, n) = A.shape, B.shape
     if k != k2:
         raise ValueError(f"A is {m}x{k} and B is {k2}x{n}: inner dimensions differ")
-    for name, v in (("M", m), ("K", k), ("N", n)):
-        if v % p:
-            raise ValueError(f"{name} = {v} is not a multiple of the mesh side {p}")
+    cuts = (("M", m, h, "mesh height"), ("K", k, steps, "number of K panels"))
+    cuts += (("N", n, w, "mesh width"),)
+    if w == h == steps:
+        cuts = tuple((name, v, w, "mesh side") for name, v, _, _ in cuts)
+    for name, v, d, what in cuts:
+        if v <= 0:
+            raise ValueError(f"{name} = {v} must be positive")
+        if v % d:
+            raise ValueError(f"{name} = {v} is not a multiple of the {what} {d}")
     return m, k, n
 
 
@@ -88,20 +108,24 @@ def tolerance(A16, B16, k, acc16):
     return (k * u + 2.0**-11) * mag + 1e-30
 
 
-def _run(kind, A16, B16, p, arch, acc16, load_inputs, overrides):
+def _run(kind, A16, B16, shape, arch, acc16, load_inputs, overrides):
+    """shape: (w, h, steps), the mesh and the number of K panels (w = h = steps for sparse)."""
+    w, h, steps = shape
     m, k, n = A16.shape[0], A16.shape[1], B16.shape[1]
     t0 = time.perf_counter()
-    mesh = Mesh(p, p, arch, overrides=overrides)
-    consts = {"MT": m // p, "KT": k // p, "NT": n // p}
+    mesh = Mesh(w, h, arch, overrides=overrides)
+    consts = {"MT": m // h, "KT": k // steps, "NT": n // w}
     if kind == "dense":
         consts["ACC16"] = int(acc16)
+        consts["STEPS"] = steps
     name = "gemm_dense" if kind == "dense" else "gemm_sparse"
-    mesh.load(assemble(parse_file(programs.path(name)), p, p, mesh.arch, consts=consts))
+    mesh.load(assemble(parse_file(programs.path(name)), w, h, mesh.arch, consts=consts))
     load_inputs(mesh, consts)
-    mesh.memcpy_h2d("b", _padded(_tiles(B16, p), row_pitch(n // p)))
+    b_tiles = _padded(_tiles(B16, steps, w), row_pitch(n // w))
+    mesh.memcpy_h2d("b", _rooted(b_tiles, h, w))
     mesh.launch()
     result = mesh.run()
-    c_tiles = mesh.memcpy_d2h("c16" if acc16 else "c")[..., : n // p]
+    c_tiles = mesh.memcpy_d2h("c16" if acc16 else "c")[..., : n // w]
     C = _untile(c_tiles).astype(np.float32)
     host = time.perf_counter() - t0
     return C, result, host
@@ -116,7 +140,7 @@ def _exact(kind, A16, B16):
     return A16.astype(np.float64) @ B16.astype(np.float64)
 
 
-def _record(kind, C, result, host, A16, B16, p, arch, acc16, macs):
+def _record(kind, C, result, host, A16, B16, shape, arch, acc16, macs):
     m, k = A16.shape
     n = B16.shape[1]
     exact = _exact(kind, A16, B16)
@@ -129,7 +153,7 @@ def _record(kind, C, result, host, A16, B16, p, arch, acc16, macs):
         m=m,
         k=k,
         n=n,
-        mesh=p,
+        mesh=f"{shape[0]}x{shape[1]}",
         arch=arch,
         accumulate="f16" if acc16 else "f32",
         cycles=s.cycles,
@@ -152,18 +176,25 @@ def _record(kind, C, result, host, A16, B16, p, arch, acc16, macs):
     return rec
 
 
-def dense(A, B, p: int, arch: str = "wse3", acc16: bool = False, overrides=None):
-    """C = A @ B with SUMMA on a p x p mesh; overrides: cost-table entries, as for Mesh.
-    Returns (C as float32, GemmResult)."""
+def dense(A, B, p, arch: str = "wse3", acc16: bool = False, overrides=None, steps=None):
+    """C = A @ B with SUMMA on a p x p mesh, or on a w x h mesh with p = (w, h): M is cut
+    over the h rows, N over the w columns and K into steps panels (default min(w, h); at most
+    that, as the first steps columns and rows are the roots). overrides: cost-table entries,
+    as for Mesh. Returns (C as float32, GemmResult)."""
+    w, h = (p, p) if np.isscalar(p) else p
+    steps = min(w, h) if steps is None else steps
+    if not 1 <= steps <= min(w, h):
+        raise ValueError(f"steps = {steps} must be in 1 .. min(width, height) = {min(w, h)}")
     A16 = np.asarray(A, np.float16)
     B16 = np.asarray(B, np.float16)
-    m, k, n = _check_shapes(A16, B16, p)
+    m, k, n = _check_shapes(A16, B16, w, h, steps)
 
     def load(mesh, consts):
-        mesh.memcpy_h2d("a", _tiles(A16, p))
+        mesh.memcpy_h2d("a", _rooted(_tiles(A16, h, steps), h, w))
 
-    C, result, host = _run("dense", A16, B16, p, arch, acc16, load, overrides)
-    return C, _record("dense", C, result, host, A16, B16, p, arch, acc16, m * k * n)
+    shape = (w, h, steps)
+    C, result, host = _run("dense", A16, B16, shape, arch, acc16, load, overrides)
+    return C, _record("dense", C, result, host, A16, B16, shape, arch, acc16, m * k * n)
 
 
 def reference_dense(A, B, acc16: bool = False) -> np.ndarray:
@@ -225,9 +256,9 @@ def sparse(A, B, p: int, arch: str = "wse3", overrides=None):
         mesh.memcpy_h2d("anz", words)
         mesh.memcpy_h2d("nnz", counts)
 
-    C, result, host = _run("sparse", A16, B16, p, arch, False, load, overrides)
+    C, result, host = _run("sparse", A16, B16, (p, p, p), arch, False, load, overrides)
     macs = int(counts.sum()) * n  # each nonzero: one AXPY of N/P on each of P PEs
-    return C, _record("sparse", C, result, host, A16, B16, p, arch, False, macs)
+    return C, _record("sparse", C, result, host, A16, B16, (p, p, p), arch, False, macs)
 
 
 PATTERNS = ("random", "2:4", "block", "moe")

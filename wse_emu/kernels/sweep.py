@@ -210,9 +210,7 @@ def plot(dense, rows, path):
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize="small")
-    ax.set_title(
-        f"{dense.m}x{dense.k}x{dense.n} GEMM on {dense.mesh}x{dense.mesh} PEs, {dense.arch}"
-    )
+    ax.set_title(f"{dense.m}x{dense.k}x{dense.n} GEMM on {dense.mesh} PEs, {dense.arch}")
     for rec, style, name in ((dense, "--", "dense"), (None, "-", "sparse")):
         recs = [rec] * len(xs) if rec else [r for _, r in rows]
         line = au.plot(xs, [100 * r.utilisation for r in recs], "o" + style, label=name)[0]
@@ -286,7 +284,7 @@ def plot_forms(plt, dense, rows, path):
     ax.set_ylabel(f"speedup over dense ({dense.cycles:,} cycles)")
     ax.legend(loc="best", fontsize="small", title="where A's zeros are")
     ax.set_title(
-        f"{dense.m}x{dense.k}x{dense.n} GEMM on {dense.mesh}x{dense.mesh} PEs, {dense.arch}: "
+        f"{dense.m}x{dense.k}x{dense.n} GEMM on {dense.mesh} PEs, {dense.arch}: "
         "every form of sparsity"
     )
     au.set_ylabel("PE utilisation % (mean)")
@@ -317,9 +315,7 @@ def plot_gpu(dense, rows, models: dict, path):
     ax.set_xticks(xs, [f"{s:g}" for s, _ in rows])
     ax.minorticks_off()
     ax.set_xlabel("sparsity of A (fraction of zeros)")
-    ax.set_title(
-        f"{dense.m}x{dense.k}x{dense.n} GEMM: wafer ({dense.mesh}x{dense.mesh} PEs) vs GPU roofline"
-    )
+    ax.set_title(f"{dense.m}x{dense.k}x{dense.n} GEMM: wafer ({dense.mesh} PEs) vs GPU roofline")
     ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
     fig.savefig(path)
