@@ -149,6 +149,24 @@ def _ring_sizes(mesh):
     return np.diff(mesh.state.qoff).reshape(mesh.height, mesh.width, -1)
 
 
+def test_summa_rings_hold_the_path_from_its_roots_not_the_rows_length():
+    """gemm_dense on 12x3 with 2 panels of K: A's roots are columns 0 and 1, whose routers
+    alone take positions 1 and 2 (the broadcast turns back west only there), so PE (x, y)
+    is at most max(x, 1) hops from a sender of A; the union of the switch positions' routes
+    has a cycle, which would make every ring the mesh's diameter (12 + 3 - 2 hops)."""
+    from wse_emu import programs
+    from wse_emu.asm import assemble, parse_file
+
+    mesh = Mesh(12, 3)
+    a = mesh.arch
+    consts = {"MT": 1, "KT": 1, "NT": 1, "STEPS": 2}
+    mesh.load(assemble(parse_file(programs.path("gemm_dense")), 12, 3, a, consts=consts))
+    fixed = a["queue_depth"] + a["ramp_on"] + a["ramp_off"]
+    hops = np.maximum(np.arange(12), 1)
+    want = np.broadcast_to(fixed + a["hop_latency"] * hops, (3, 12))
+    assert np.array_equal(_ring_sizes(mesh)[:, :, 0], want)  # color A = 0
+
+
 @pytest.mark.parametrize("width, height", [(8, 4), (16, 2)])
 def test_a_queue_ring_holds_the_longest_path_that_delivers_into_it(width, height):
     """row_broadcast: PE (x, y) receives ROW (color 0) from (0, y) only, x hops away; the
@@ -165,44 +183,72 @@ def test_a_queue_ring_holds_the_longest_path_that_delivers_into_it(width, height
     assert not caps[:, :, 1:].any()  # no other color is delivered
 
 
-def _union(width, n_colors, edges, ramps):
-    """rx, tx bits [n_pe, colors, positions] of a 1-row mesh: edges (from, to, color,
-    position), ramps (pe, color, position, 'rx' or 'tx')."""
-    n_pe = width
+N, E, S, W, RAMP = 0, 1, 2, 3, 4  # route bit numbers
+
+
+def _routes(n_pe, n_colors, rules):
+    """rx, tx bits [n_pe, colors, positions] from rules (pe, color, position, rx side,
+    tx sides)."""
     rx = np.zeros((n_pe, n_colors, 4), np.uint8)
     tx = np.zeros_like(rx)
-    for a, b, c, k in edges:
-        d = 1 if b == a + 1 else 3  # east, west
-        tx[a, c, k] |= 1 << d
-        rx[b, c, k] |= 1 << ((d + 2) % 4)
-    for p, c, k, side in ramps:
-        (rx if side == "rx" else tx)[p, c, k] |= 1 << 4
+    for p, c, k, r, ts in rules:
+        rx[p, c, k] |= 1 << r
+        for t in ts:
+            tx[p, c, k] |= 1 << t
     return rx, tx
 
 
+def _hops(rx, tx, width, height, placed=None):
+    n_pe, n_colors = rx.shape[:2]
+    placed = np.ones(n_pe, np.uint8) if placed is None else placed
+    out = np.zeros(n_pe * n_colors, np.int64)
+    delivery_hops(rx, tx, placed, width, height, np.zeros((3, n_pe * 5), np.int64), out)
+    return out.reshape(n_pe, n_colors)
+
+
 def test_delivery_hops_take_the_longest_path_over_all_switch_positions():
-    # color 0: 0 -> 1 -> 2 at position 0, 2 -> 3 at position 1; PE 0 sends, 1 and 3 receive
-    edges = [(0, 1, 0, 0), (1, 2, 0, 0), (2, 3, 0, 1)]
-    ramps = [(0, 0, 0, "rx"), (1, 0, 0, "tx"), (3, 0, 1, "tx")]
-    # color 1: 0 -> 1 at position 0, 1 -> 0 at position 1: a cycle in the union
-    edges += [(0, 1, 1, 0), (1, 0, 1, 1)]
-    ramps += [(0, 1, 0, "rx"), (1, 1, 0, "tx"), (0, 1, 1, "tx")]
-    rx, tx = _union(4, 2, edges, ramps)
-    placed = np.ones(4, np.uint8)
-    out = np.zeros(8, np.int64)
-    rx_any, tx_any = (np.bitwise_or.reduce(a, axis=2) for a in (rx, tx))
-    delivery_hops(rx_any, tx_any, placed, 4, 1, np.zeros((3, 4), np.int64), out)
-    hops = out.reshape(4, 2)
-    assert hops[:, 0].tolist() == [0, 1, 2, 3]
-    assert hops[:2, 1].tolist() == [-1, -1]  # unbounded: the mesh's diameter bounds it
+    # 4x1, color 0: PE 0 sends east at position 0, PEs 1 and 2 pass it on (2 at position 1)
+    # and 1 and 3 receive
+    rules = [(0, 0, 0, RAMP, [E]), (1, 0, 0, W, [E, RAMP]), (2, 0, 1, W, [E]), (3, 0, 1, W, [RAMP])]
+    rx, tx = _routes(4, 1, rules)
+    assert _hops(rx, tx, 4, 1)[:, 0].tolist() == [0, 1, 2, 3]
     # queue_depth 2, hop 1, ramp_on 1, ramp_off 1: 4 + hops; 0 where nothing is delivered
-    caps = queue_storage(rx, tx, placed, 2, 1, 1, 1, 4, 1).reshape(4, 2)
-    assert caps[:, 0].tolist() == [0, 4 + 1, 0, 4 + 3]
-    assert caps[:, 1].tolist() == [4 + 3, 4 + 3, 0, 0]  # the 4x1 diameter: 3 hops
+    caps = queue_storage(rx, tx, np.ones(4, np.uint8), 2, 1, 1, 1, 4, 1)
+    assert caps.tolist() == [0, 4 + 1, 0, 4 + 3]
+
+
+def test_a_broadcast_whose_root_moves_is_no_cycle():
+    # SUMMA's row color on 5x1: position 0 the root is west, 1 here, 2 east. The union of the
+    # positions has 0 -> 1 -> 0; no router turns a wavelet back at one position, so the
+    # longest path into x is from the far end: max(x, 4 - x) hops
+    rules = []
+    for x in range(5):
+        rules += [(x, 0, 0, W, [E, RAMP]), (x, 0, 1, RAMP, [E, W]), (x, 0, 2, E, [W, RAMP])]
+    rx, tx = _routes(5, 1, rules)
+    assert _hops(rx, tx, 5, 1)[:, 0].tolist() == [4, 3, 2, 3, 4]
+    # only PE 0 may send (the others are not placed): the paths run east from it
+    assert _hops(rx, tx, 5, 1, np.array([1, 0, 0, 0, 0], np.uint8))[:, 0].tolist() == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+
+
+def test_a_route_cycle_is_unbounded():
+    # 2x2: 0 -> 1 -> 3 -> 2 -> 0 (east, south, west, north) at position 0; PE 0 sends at 1
+    rules = [(0, 0, 1, RAMP, [E]), (0, 0, 0, S, [E]), (1, 0, 0, W, [S, RAMP])]
+    rules += [(3, 0, 0, N, [W]), (2, 0, 0, E, [N])]
+    rx, tx = _routes(4, 1, rules)
+    assert _hops(rx, tx, 2, 2)[:, 0].tolist() == [-1, -1, -1, -1]
+    # the ring is the 2x2 mesh's diameter (2 hops) at most
+    caps = queue_storage(rx, tx, np.ones(4, np.uint8), 2, 1, 1, 1, 2, 2)
+    assert caps.tolist() == [0, 4 + 2, 0, 0]
 
 
 def test_an_unplaced_pe_sends_nothing_so_it_lengthens_no_ring():
-    ramps = [(0, 0, 0, "rx"), (1, 0, 0, "rx"), (2, 0, 0, "tx")]
-    rx, tx = _union(3, 1, [(0, 1, 0, 0), (1, 2, 0, 0)], ramps)
+    rules = [(0, 0, 0, RAMP, [E]), (1, 0, 0, RAMP, [E]), (1, 0, 1, W, [E]), (2, 0, 0, W, [RAMP])]
+    rx, tx = _routes(3, 1, rules)
     caps = queue_storage(rx, tx, np.array([0, 1, 1], np.uint8), 2, 1, 1, 1, 3, 1)
     assert caps.tolist() == [0, 0, 4 + 1]  # from PE 1 only: 1 hop

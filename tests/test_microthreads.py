@@ -260,6 +260,19 @@ def test_bits_and_cycles_do_not_depend_on_the_lag_window(rng):
     assert out[0] == out[1] == out[2]
 
 
+@pytest.mark.parametrize("uid", [0, 3])
+def test_a_host_pe_gets_rows_for_the_microthread_ids_its_program_names(uid, rng):
+    # PE (1,0) alone uses microthreads: ids 0 .. uid, not all the arch's 8, are allocated
+    # (state rows after the PE rows), and the op on the highest id still runs there
+    inputs = _inputs(rng)
+    src = receiver(f"    async {uid}, done", COMPUTE)
+    m, res = _run(src, inputs)
+    assert res.status == "done"
+    assert m.state.pe.shape[0] == m.n_pe + uid + 1 < m.n_pe + ArchProfile("wse3")["microthreads"]
+    np.testing.assert_array_equal(_get(m, "buf"), inputs["v"][1])
+    assert res.cycles == _run(receiver("    async 0, done", COMPUTE), inputs)[1].cycles
+
+
 # ------------------------------------------------------------------ errors
 
 

@@ -151,8 +151,8 @@ class Mesh:
             self.height,
         )
         sram_row = sram_footprint(linked.images)
-        hosts = _microthread_hosts(linked)
-        n_ut = len(hosts) * a["microthreads"]
+        hosts, per_host = _microthread_hosts(linked)
+        n_ut = len(hosts) * per_host
         use = Footprint(len(linked.code), int(storage.sum()), sram_row, n_ut, len(linked.images))
         check_memory(self.width, self.height, a, use)
         self.state = None  # published below, only once every check has passed
@@ -160,7 +160,7 @@ class Mesh:
             code,
             self.n_pe,
             len(linked.images),
-            engine_config(a, self.width, self.height, sram_row),
+            engine_config(a, self.width, self.height, sram_row, per_host),
             linked.rx,
             linked.tx,
             storage,
@@ -182,7 +182,7 @@ class Mesh:
         pes[:, K.P_IMG] = linked.pe_image
         ends = np.array([im.base + len(im.code) for im in linked.images] + [0], np.int64)
         pes[:, K.P_CEND] = ends[linked.pe_image]  # -1 (no image) picks the 0
-        _add_microthreads(S, hosts, self.n_pe, a["microthreads"])
+        _add_microthreads(S, hosts, self.n_pe, per_host)
         for r in linked.regions:
             block = pes.reshape(self.height, self.width, K.NPE)[r.y : r.y + r.h, r.x : r.x + r.w]
             block[..., K.P_X0] = r.x
@@ -505,15 +505,23 @@ class Mesh:
         return "\n".join(lines)
 
 
-def _microthread_hosts(linked: Linked) -> np.ndarray:
-    """The PEs whose program uses microthreads (async, utblock, utunblock)."""
+def _microthread_hosts(linked: Linked) -> tuple[np.ndarray, int]:
+    """The PEs whose program uses microthreads (async, utblock, utunblock), and the rows
+    each gets: the highest id any program names, plus one (ids are immediates, checked
+    against the arch when linked), so a program using ids 0 and 1 does not pay for 8."""
     table = isa.table()
-    uses = [
-        i
-        for i, image in enumerate(linked.images)
-        if any(any(op.kind == "ut" for op in table[w[0]].operands) for w in image.code)
-    ]
-    return np.flatnonzero(np.isin(linked.pe_image, uses))
+    uses, rows = [], 0
+    for i, image in enumerate(linked.images):
+        ids = [
+            int(w[4 + f])
+            for w in image.code
+            for op, f in zip(table[w[0]].operands, table[w[0]].fields)
+            if op.kind == "ut"
+        ]
+        if ids:
+            uses.append(i)
+            rows = max(rows, max(ids) + 1)
+    return np.flatnonzero(np.isin(linked.pe_image, uses)), rows
 
 
 def _add_microthreads(S, hosts: np.ndarray, n_pe: int, per_pe: int) -> None:

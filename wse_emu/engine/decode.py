@@ -58,8 +58,12 @@ def decode(binary: np.ndarray, arch: ArchProfile) -> np.ndarray:
     return out
 
 
-def engine_config(arch: ArchProfile, width: int, height: int, sram_row=None) -> np.ndarray:
-    """sram_row: the SRAM bytes allocated per PE (the declared data; default all of it)."""
+def engine_config(
+    arch: ArchProfile, width: int, height: int, sram_row=None, microthreads=None
+) -> np.ndarray:
+    """sram_row: the SRAM bytes allocated per PE (the declared data; default all of it);
+    microthreads: the rows a PE that uses them has (the ids its program names; default all
+    the arch has)."""
     cfg = np.zeros(K.NCFG, np.int64)
     cfg[K.CFG_HOP] = arch["hop_latency"]
     cfg[K.CFG_RAMP_ON] = arch["ramp_on"]
@@ -82,5 +86,5 @@ def engine_config(arch: ArchProfile, width: int, height: int, sram_row=None) -> 
     cfg[K.CFG_BANK_GROUPS] = arch["bank_groups"]
     cfg[K.CFG_READ_PORTS] = arch["read_ports"]
     cfg[K.CFG_STRIDE_PM1] = arch["stride_pm1_width"]
-    cfg[K.CFG_MICROTHREADS] = arch["microthreads"]
+    cfg[K.CFG_MICROTHREADS] = arch["microthreads"] if microthreads is None else microthreads
     return cfg

@@ -287,47 +287,55 @@ def queue_storage(rx, tx, active, depth, hop, ramp_on, ramp_off, width, height):
     it (longer trees than that are bounded by it too: dest_room's limit is the smaller of
     the two). 0 where nothing is ever delivered."""
     n_pe, n_colors = tx.shape[:2]
-    rx_any = np.bitwise_or.reduce(rx, axis=2)
     tx_any = np.bitwise_or.reduce(tx, axis=2)
     hops = np.zeros(n_pe * n_colors, np.int64)
-    scratch = np.zeros((3, n_pe), np.int64)
-    delivery_hops(rx_any, tx_any, active, width, height, scratch, hops)
+    scratch = np.zeros((3, n_pe * NSIDE), np.int64)
+    delivery_hops(rx, tx, active, width, height, scratch, hops)
     diameter = hop * (width + height - 2)
     path = np.where(hops < 0, diameter, np.minimum(hops * hop, diameter))
     receives = (tx_any & RAMP_BIT).reshape(-1) != 0
     return np.where(receives, depth + ramp_on + ramp_off + path, 0).astype(np.int64)
 
 
+NSIDE = 5  # the side a wavelet enters a router from: a direction (N, E, S, W) or its ramp
+
+
 @entry
 def delivery_hops(rx, tx, active, width, height, scratch, out):
     """out[q * colors + c] = the most hops a wavelet of color c can take from a placed sender
-    to PE q's router, over the union of all switch positions' routes (rx, tx: their bits
-    or-ed, [n_pe, colors]); -1 where that is unbounded (the union has a cycle upstream).
-    Longest paths in a DAG, in topological order (Kahn); scratch: int64[3, n_pe]."""
-    n_pe, nc = tx.shape
+    to PE q's router; -1 where that is unbounded (a cycle upstream). rx, tx: uint8[n_pe,
+    colors, positions]. A wavelet entering a router from side i leaves on the directions tx
+    has at a position whose rx has i (one position for both: the router's position when
+    it passes), so the graph is over (PE, side entered): a route that turns back only at
+    another switch position (a broadcast whose root moves, as in SUMMA) is no cycle, while
+    the union of all positions' routes would be one. Longest paths in a DAG, in topological
+    order (Kahn); scratch: int64[3, n_pe * NSIDE]."""
+    n_pe, nc = tx.shape[:2]
     depth, indeg, work = scratch[0], scratch[1], scratch[2]
     for c in range(nc):
         n = 0
-        for p in range(n_pe):  # the part of the union graph the senders reach
-            depth[p] = -1
-            indeg[p] = 0
-            if active[p] and rx[p, c] & RAMP_BIT:
-                depth[p] = 0
-                work[n] = p
+        for v in range(n_pe * NSIDE):  # the part of the graph the senders reach
+            depth[v] = -1
+            indeg[v] = 0
+        for p in range(n_pe):
+            if active[p] and _any_rx(rx, p, c, D_RAMP):
+                v = p * NSIDE + D_RAMP
+                depth[v] = 0
+                work[n] = v
                 n += 1
         i = 0
         while i < n:
-            node = work[i]
+            v = work[i]
             i += 1
             for d in range(4):
-                m = _union_edge(rx, tx, node, c, d, width, height)
+                m = _side_edge(rx, tx, v, c, d, width, height)
                 if m >= 0 and depth[m] < 0:
                     depth[m] = 0
                     work[n] = m
                     n += 1
         for k in range(n):
             for d in range(4):
-                m = _union_edge(rx, tx, work[k], c, d, width, height)
+                m = _side_edge(rx, tx, work[k], c, d, width, height)
                 if m >= 0:
                     indeg[m] += 1
         size = 0
@@ -336,41 +344,57 @@ def delivery_hops(rx, tx, active, width, height, scratch, out):
                 work[size] = work[k]  # sources of the DAG (size <= k: no overwrite ahead)
                 size += 1
         for k in range(n_pe):
-            out[k * nc + c] = depth[k] if depth[k] < 0 else -2  # -2: not yet ordered
+            out[k * nc + c] = 0  # unreached: nothing lands there
         i = 0
         while i < size:
-            node = work[i]
+            v = work[i]
             i += 1
-            out[node * nc + c] = depth[node]
             for d in range(4):
-                m = _union_edge(rx, tx, node, c, d, width, height)
+                m = _side_edge(rx, tx, v, c, d, width, height)
                 if m >= 0:
-                    depth[m] = max(depth[m], depth[node] + 1)
+                    depth[m] = max(depth[m], depth[v] + 1)
                     indeg[m] -= 1
                     if indeg[m] == 0:
                         work[size] = m
                         size += 1
-        for k in range(n_pe):
-            if out[k * nc + c] == -2:  # on or after a cycle
-                out[k * nc + c] = -1
-            elif out[k * nc + c] < 0:  # unreached: nothing lands there
-                out[k * nc + c] = 0
+        for v in range(n_pe * NSIDE):
+            q = v // NSIDE
+            if depth[v] == -1:
+                continue
+            if indeg[v] > 0 or out[q * nc + c] < 0:  # never ordered: on or after a cycle
+                out[q * nc + c] = -1
+            else:
+                out[q * nc + c] = max(out[q * nc + c], depth[v])
 
 
 @kernel
-def _union_edge(rx, tx, node, c, d, width, height):
-    """The neighbour of node in direction d that receives color c from it at some switch
-    position, or -1."""
-    if not tx[node, c] & (1 << d):
+def _any_rx(rx, p, c, side):
+    for k in range(rx.shape[2]):
+        if rx[p, c, k] & (1 << side):
+            return True
+    return False
+
+
+@kernel
+def _side_edge(rx, tx, v, c, d, width, height):
+    """The (PE, side) that a wavelet of color c entering PE v // NSIDE from side v % NSIDE
+    reaches in direction d at some switch position, or -1."""
+    p, side = v // NSIDE, v % NSIDE
+    out = 0
+    for k in range(tx.shape[2]):
+        if rx[p, c, k] & (1 << side):
+            out |= tx[p, c, k]
+    if not out & (1 << d):
         return -1
-    x = node % width + DX[d]
-    y = node // width + DY[d]
+    x = p % width + DX[d]
+    y = p // width + DY[d]
     if x < 0 or y < 0 or x >= width or y >= height:
         return -1
     m = y * width + x
-    if not rx[m, c] & (1 << ((d + 2) % 4)):
+    back = (d + 2) % 4
+    if not _any_rx(rx, m, c, back):
         return -1
-    return m
+    return m * NSIDE + back
 
 
 # ---------------------------------------------------------------- queues
