@@ -239,3 +239,20 @@ main:
     with pytest.raises(AsmError, match="iterations in all") as e:
         assemble(src, 1, 1)
     assert e.value.line == 8
+
+
+@pytest.mark.parametrize("stale", [b"", b"not a hash\n", b"0" * 64 + b"\n\x80\x04garbage"])
+def test_the_parser_tables_file_is_rebuilt_when_stale_or_broken(stale, tmp_path, monkeypatch):
+    from wse_emu.asm import parser
+
+    tables = tmp_path / "tables"
+    tables.write_bytes(stale)
+    monkeypatch.setattr(parser, "_cache_file", lambda: str(tables))
+    parser._parser.cache_clear()
+    try:
+        assert parser.parse_source("main:\n    halt\n").programs
+        assert tables.read_bytes() != stale  # rewritten with the grammar's tables
+        parser._parser.cache_clear()
+        assert parser.parse_source("main:\n    halt\n").programs  # and read back
+    finally:
+        parser._parser.cache_clear()

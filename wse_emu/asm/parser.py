@@ -4,6 +4,7 @@ Nothing is evaluated here: expressions stay Lark trees, each construct keeps its
 from __future__ import annotations
 
 import codecs
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -130,16 +131,27 @@ class ProgramSet:
 
 @cache
 def _parser() -> Lark:
-    """Lark's LALR tables take ~0.1 s to build, a tenth of a warm run: cache=True keeps them
-    in the temporary directory, keyed by a hash of the grammar (Lark falls back to building
-    them if that file cannot be read or written)."""
+    """Lark's LALR tables take ~0.1 s to build, a tenth of a warm run, so they are kept in
+    this package's __pycache__ (where Python keeps its bytecode; Lark checks the grammar's
+    hash and rebuilds them if the file is stale, unreadable or cannot be written). Not the
+    shared temporary directory: Lark loads the file with pickle."""
     return Lark(
         isa.grammar_text(),
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=True,
-        cache=True,
+        cache=_cache_file() or False,
     )
+
+
+def _cache_file() -> str | None:
+    """The parser tables' file in this package's __pycache__, if that can be written."""
+    folder = Path(__file__).parent / "__pycache__"
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return str(folder / "grammar.lark-tables") if os.access(folder, os.W_OK) else None
 
 
 _TOKEN_NAMES = {
