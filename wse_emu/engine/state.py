@@ -14,12 +14,14 @@ from .kinds import (
     M_SKIP_PE,
     M_STEP_PE,
     M_STOP_PE,
+    M_STREAM0,
     M_WALK_KEY,
     NBANKF,
     NDSDF,
     NMEMO,
     NMISC,
     NPE,
+    NSTRF,
     P_HPOS,
     P_IMG,
     P_NEXTW,
@@ -87,6 +89,8 @@ MeshState = namedtuple(
         "lwatch",  # int64[MAX_WATCH] link watches: link id (node * 4 + direction)
         "ev",  # int64[cap, NEVF] trace event buffer (events.py; one row when not tracing)
         "evmask",  # uint8[n_pe] PEs whose events are traced
+        "strm",  # int64[n_streams, NSTRF] host streams (stream.py), rows after the PEs'
+        "spay",  # uint32 payloads of every host stream, one after the other
     ],
 )
 
@@ -101,6 +105,7 @@ def _misc():
     misc[M_WALK_KEY] = -1  # no tree walked yet
     for slot in (M_SKIP_PE, M_STEP_PE, M_FINISH_PE, M_STOP_PE, M_RESUME_PE):
         misc[slot] = -1
+    misc[M_STREAM0] = 1 << 62  # no stream rows
     return misc
 
 
@@ -183,4 +188,6 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n
         lwatch=np.full(MAX_WATCH, -1, np.int64),
         ev=np.zeros((1, NEVF), np.int64),
         evmask=np.zeros(n_pe, np.uint8),
+        strm=np.zeros((0, NSTRF), np.int64),
+        spay=np.zeros(0, np.uint32),
     )
