@@ -637,7 +637,12 @@ class Mesh:
             for p in range(self.n_pe)
             if S.pe[p, K.P_IMG] >= 0 and S.pe[p, K.P_STATE] not in (K.S_HALT, K.S_OFF)
         ]
-        lines = [f"deadlock: no PE can run and {len(stuck)} have not halted"]
+        lines = [
+            f"deadlock: no PE can run and {len(stuck)} have not halted"
+            if stuck
+            else "deadlock: every PE has halted, but a host stream was not taken in full "
+            "(the host's streaming memcpy would never return)"
+        ]
         for p in stuck[:32]:
             lines.append(f"  {self.where(p)}: {self.pe_state(p)}")
         if len(stuck) > 32:
