@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import isa, programs
+from ..arch import ArchProfile
 from ..asm import assemble, parse_file
 from ..runtime import Mesh
 from .gemm import row_pitch, tolerance
@@ -146,3 +147,59 @@ def _record(mesh, result, X16, W16, C, host) -> WstreamResult:
         max_abs_error=float(err.max()),
         tolerance=float(tol.max()),
     )
+
+
+def inputs(m: int, k: int, n: int, seed: int = 0):
+    """X (m x k) and W (k x n), standard normal, as the bench uses them."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((m, k)), rng.standard_normal((k, n))
+
+
+def resident(X, W, width: int, height: int, arch: str = "wse3"):
+    """The same GEMM with W resident: the dense SUMMA kernel (kernels/gemm.py) on the same
+    mesh, or None when it cannot run there (it needs a square mesh whose side divides M, K
+    and N). Returns (GemmResult, its MAC utilisation as WstreamResult.utilisation counts it)."""
+    p = width
+    if width != height or any(v % p for v in (*np.shape(X), np.shape(W)[1])):
+        return None
+    from .gemm import dense
+
+    _, rec = dense(X, W, p, arch)
+    simd = ArchProfile(arch).simd_width(_FMACHS.cost_class(None))
+    return rec, rec.macs / (p * p * rec.cycles * simd)
+
+
+COLUMNS = (
+    "host Gb/s",
+    "cyc/wavelet",
+    "cycles",
+    "MAC util",
+    "link paced",
+    "held",
+    "vs resident",
+    "host s",
+    "verified",
+)
+
+
+def table_rows(rows, dense_cycles: int | None) -> list[tuple[str, ...]]:
+    """One line per run: the link, its share per stream, cycles, MAC utilisation, the shares
+    of the run in which the link set the pace and the mesh held the host back, the cycles
+    over the resident-W (dense) run's."""
+    out = []
+    for r in rows:
+        vs = f"{r.cycles / dense_cycles:.2f}x" if dense_cycles else "-"
+        out.append(
+            (
+                f"{r.host_gbps}",
+                f"{r.cycles_per_wavelet:.2f}",
+                f"{r.cycles}",
+                f"{r.utilisation * 100:.1f}%",
+                f"{r.stream_bound * 100:.1f}%",
+                f"{r.held_share * 100:.1f}%",
+                vs,
+                f"{r.host_seconds:.2f}",
+                "yes" if r.verified else "NO",
+            )
+        )
+    return out
