@@ -840,7 +840,7 @@ def bench_wstream(m, k, n, mesh, arch, gbps, seed, json_path):
     else:
         click.echo(
             "W resident: not run (the dense kernel needs a square mesh whose side divides "
-            "M, K and N)"
+            "M, K and N, and tiles that fit its SRAM and DSDs)"
         )
     if json_path:
         record = {

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import isa, programs
 from ..arch import ArchProfile
-from ..asm import assemble, parse_file
+from ..asm import AsmError, assemble, parse_file
 from ..runtime import Mesh
 from .gemm import row_pitch, tolerance
 
@@ -158,13 +158,17 @@ def inputs(m: int, k: int, n: int, seed: int = 0):
 def resident(X, W, width: int, height: int, arch: str = "wse3"):
     """The same GEMM with W resident: the dense SUMMA kernel (kernels/gemm.py) on the same
     mesh, or None when it cannot run there (it needs a square mesh whose side divides M, K
-    and N). Returns (GemmResult, its MAC utilisation as WstreamResult.utilisation counts it)."""
+    and N, and tiles that fit its SRAM and DSDs). Returns (GemmResult, its MAC utilisation
+    as WstreamResult.utilisation counts it)."""
     p = width
     if width != height or any(v % p for v in (*np.shape(X), np.shape(W)[1])):
         return None
     from .gemm import dense
 
-    _, rec = dense(X, W, p, arch)
+    try:
+        _, rec = dense(X, W, p, arch)
+    except (ValueError, AsmError):  # its tiles do not fit where the streamed GEMM's do
+        return None
     simd = ArchProfile(arch).simd_width(_FMACHS.cost_class(None))
     return rec, rec.macs / (p * p * rec.cycles * simd)
 
