@@ -64,6 +64,13 @@ more:
 """
 
 
+def _sink_source(n, slow=0):
+    """SINK taking n wavelets, with a data task per wavelet when slow."""
+    return SINK.replace(".const SLOW = 0", f".const SLOW = {slow}").replace(
+        ".const N = 64", f".const N = {n}"
+    )
+
+
 def _sink(w, h, payload, slow=0, gbps=None, lag=None):
     overrides = {}
     if gbps is not None:
@@ -71,11 +78,7 @@ def _sink(w, h, payload, slow=0, gbps=None, lag=None):
     if lag is not None:
         overrides["lag_window"] = lag
     mesh = Mesh(w, h, overrides=overrides)
-    mesh.load(
-        SINK.replace(".const SLOW = 0", f".const SLOW = {slow}").replace(
-            ".const N = 64", f".const N = {payload.shape[-1]}"
-        )
-    )
+    mesh.load(_sink_source(payload.shape[-1], slow))
     mesh.stream_h2d(3, payload)
     mesh.launch()
     return mesh, mesh.run()
@@ -217,26 +220,7 @@ def test_a_wrong_result_is_caught():
 
 # ---------------------------------------------------------------- the SDK path
 
-SDK_SINK = """
-.mesh 2x2
-.const N = 8
-.program sink
-.data buf i32[N]
-main:
-    mov r5, buf
-    ret
-.task got color 5
-    st.i32 [r5], r0
-    add r5, r5, 4
-    blt r5, buf + N * 4, more
-    halt
-more:
-    ret
-.layout
-.place sink at 0, 0 size WIDTH, HEIGHT
-.route 5 at 0, 0 size 1, HEIGHT rx west tx ramp, east
-.route 5 at 1, 0 size 1, HEIGHT rx west tx ramp
-"""
+SDK_SINK = _sink_source(8, slow=1)
 
 
 @pytest.mark.parametrize(
@@ -244,12 +228,12 @@ more:
     [(np.float32, MemcpyDataType.MEMCPY_32BIT), (np.float16, MemcpyDataType.MEMCPY_16BIT)],
 )
 def test_sdk_streaming_memcpy_feeds_the_data_task(dtype, data_type):
-    r = SdkRuntime(SDK_SINK)
+    r = SdkRuntime(SDK_SINK, mesh=(2, 2))
     r.load()
     r.run()  # main returns: the device waits for the host
     src = np.random.default_rng(0).standard_normal(16).astype(dtype)
     r.memcpy_h2d(
-        5,
+        3,
         src,
         0,
         0,
@@ -270,18 +254,18 @@ def test_sdk_streaming_memcpy_feeds_the_data_task(dtype, data_type):
 
 
 def test_sdk_streaming_errors():
-    r = SdkRuntime(SDK_SINK)
+    r = SdkRuntime(SDK_SINK, mesh=(2, 2))
     r.load()
     r.run()
     src = np.zeros(8, np.float32)
     with pytest.raises(SdkError, match="dest is the color"):
         r.memcpy_h2d("buf", src, 0, 0, 1, 1, 8, streaming=True)
     with pytest.raises(SdkError, match="one edge column"):
-        r.memcpy_h2d(5, np.zeros(16, np.float32), 0, 0, 2, 1, 8, streaming=True)
+        r.memcpy_h2d(3, np.zeros(16, np.float32), 0, 0, 2, 1, 8, streaming=True)
     with pytest.raises(SdkError, match="does not receive color 4 from the west"):
         r.memcpy_h2d(4, src, 0, 0, 1, 1, 8, streaming=True)
     with pytest.raises(RunError, match=r"sent \d+ of 40"):  # more than the program takes
-        r.memcpy_h2d(5, np.zeros(40, np.float32), 0, 0, 1, 1, 40, streaming=True)
+        r.memcpy_h2d(3, np.zeros(40, np.float32), 0, 0, 1, 1, 40, streaming=True)
 
 
 # ---------------------------------------------------------------- bad input
@@ -331,7 +315,7 @@ def test_bandwidth_must_be_positive():
 
 def test_unfinished_stream_is_a_deadlock_naming_it():
     mesh = Mesh(2, 1)
-    mesh.load(SINK.replace(".const N = 64", ".const N = 4"))
+    mesh.load(_sink_source(4))
     mesh.stream_h2d(3, np.zeros(40, np.uint32))
     mesh.launch()
     with pytest.raises(RunError, match=r"host stream into PE \(0,0\) on color 3: sent \d+ of 40"):
@@ -369,24 +353,9 @@ def test_cli_errors_without_traceback(args, message):
 
 
 def test_cli_bench_wstream_runs():
+    args = "bench wstream --m 32 --k 8 --n 8 --mesh 2x2 --host-gbps 1200,5".split()
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wse_emu.cli",
-            "bench",
-            "wstream",
-            "--m",
-            "32",
-            "--k",
-            "8",
-            "--n",
-            "8",
-            "--mesh",
-            "2x2",
-            "--host-gbps",
-            "1200,5",
-        ],
+        [sys.executable, "-m", "wse_emu.cli", *args],
         capture_output=True,
         text=True,
     )

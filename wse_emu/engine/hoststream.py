@@ -21,16 +21,7 @@ from .kinds import (
     M_STREAM0,
     M_WALK_KEY,
     NMEMO,
-    NPE,
     NSTRF,
-    P_HPOS,
-    P_IMG,
-    P_NEXTW,
-    P_STATE,
-    P_TSTART,
-    P_UTBASE,
-    P_UTHOST,
-    S_OFF,
     ST_COLOR,
     ST_LEN,
     ST_OFF,
@@ -40,6 +31,7 @@ from .kinds import (
     ST_STEP,
     STREAM_FRAC,
 )
+from .state import blank_rows
 
 WAVELET_BYTES = 4  # wse-facts.md Fabric: a wavelet carries a 32-bit payload
 
@@ -88,10 +80,7 @@ def add_streams(S, streams, bytes_per_cycle: float, width: int, height: int):
 
 def _grow_rows(S, n):
     """S with n more scheduler rows (stream rows: off, on no heap)."""
-    rows = np.zeros((n, NPE), np.int64)
-    for col in (P_HPOS, P_NEXTW, P_IMG, P_UTBASE, P_UTHOST, P_TSTART):
-        rows[:, col] = -1
-    rows[:, P_STATE] = S_OFF
+    rows = blank_rows(n)
     regs = np.concatenate([S.regs, np.zeros((n, S.regs.shape[1]), S.regs.dtype)])
     return S._replace(
         pe=np.concatenate([S.pe, rows]),

@@ -115,19 +115,22 @@ def _ctl_table(n_img):
     return table
 
 
+def blank_rows(n: int) -> np.ndarray:
+    """n scheduler rows (S.pe) as a fresh state has them: off, on no heap, in no task, no
+    program, no microthreads."""
+    pe = np.zeros((n, NPE), np.int64)
+    for col in (P_HPOS, P_NEXTW, P_IMG, P_UTBASE, P_UTHOST, P_TSTART):
+        pe[:, col] = -1
+    pe[:, P_STATE] = S_OFF
+    return pe
+
+
 def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n_ut=0) -> MeshState:
     """n_ut: microthread rows (engine/microthread.py) after the n_pe PE rows."""
     n_all = n_pe + n_ut
     sram8 = np.zeros((n_pe, sram_bytes), np.uint8)
     regs = np.zeros((n_all, isa.N_REGS), np.int32)
-    pe = np.zeros((n_all, NPE), np.int64)
-    pe[:, P_HPOS] = -1
-    pe[:, P_NEXTW] = -1
-    pe[:, P_IMG] = -1
-    pe[:, P_UTBASE] = -1
-    pe[:, P_UTHOST] = -1
-    pe[:, P_STATE] = S_OFF
-    pe[:, P_TSTART] = -1
+    pe = blank_rows(n_all)
     nq = n_pe * n_colors
     qoff = np.zeros(nq + 1, np.int64)
     np.cumsum(queue_cap, out=qoff[1:])
