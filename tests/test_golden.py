@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from wse_emu import Mesh, assemble, parse_file, programs
-from wse_emu.kernels import activation, gemm
+from wse_emu.kernels import activation, gemm, wstream
 from wse_emu.kernels.gemv import gemv
 from wse_emu.sdk import SdkRuntime
 
@@ -99,6 +99,19 @@ def _gemv_sdk(arch):
     return _summary(res, y)
 
 
+def _gemm_wstream(arch):
+    X, W = wstream.inputs(32, 16, 12, seed=13)
+    C, rec = wstream.wstream(X, W, 2, 2, arch)
+    assert rec.verified
+    return {
+        "cycles": rec.cycles,
+        "wavelets": rec.wavelets_streamed,
+        "held": rec.held,
+        "paced": rec.paced,
+        "outputs": _digest(C),
+    }
+
+
 CASES = {
     "vector_add": lambda arch: _program(
         "vector_add",
@@ -149,6 +162,7 @@ CASES = {
     "gemm_dense": lambda arch: _gemm("dense", arch, 0.0),
     "gemm_sparse": lambda arch: _gemm("sparse", arch, 0.8),
     "gemm_sparse_relu": lambda arch: _gemm_relu(arch),
+    "gemm_wstream": lambda arch: _gemm_wstream(arch),
 }
 
 

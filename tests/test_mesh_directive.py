@@ -60,9 +60,17 @@ def test_a_layout_that_does_not_fit_names_the_declared_mesh():
     assert "declares no .mesh" in str(e.value) and "--mesh WxH" in str(e.value)
 
 
+# programs fed by a host stream (Mesh.stream_h2d), which `wse-emu run` does not send: with
+# no flags they wait for it, and the deadlock report says on which color
+HOST_STREAMED = {"gemm_wstream": 0}
+
+
 @pytest.mark.parametrize("name", programs.names())
 def test_every_shipped_program_runs_with_no_flags(name):
     r = CliRunner().invoke(main, ["run", str(programs.path(name))])
+    if name in HOST_STREAMED:
+        assert r.exit_code == 3 and f"blocked on receive, color {HOST_STREAMED[name]}" in r.output
+        return
     assert r.exit_code == 0, r.output
     size = declared_mesh(parse_file(programs.path(name)))  # its .include is file-relative
     assert size is not None and f"on {size[0]}x{size[1]} " in r.output

@@ -99,7 +99,7 @@ def test_bad_calls_are_clear_errors():
         r.launch("nope")
     with pytest.raises(SdkError, match="argument 1 must be an integer"):
         r.launch("store_args", 1.5)
-    with pytest.raises(SdkError, match="streaming memcpy into the fabric is not modelled"):
+    with pytest.raises(SdkError, match="dest is the color the wavelets go on"):
         r.memcpy_h2d("w", np.zeros(5, np.float32), 0, 0, 1, 1, 5, streaming=True)
     with pytest.raises(SdkError, match="has 4 elements; w \\* h \\* elem_per_pe = 5"):
         r.memcpy_h2d("w", np.zeros(4, np.float32), 0, 0, 1, 1, 5)

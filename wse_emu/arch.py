@@ -54,6 +54,7 @@ RANGES = {
     "bank_groups": (1, 62),
     "read_ports": (1, 8),
     "stride_pm1_width": (1, 1024),
+    "host_gbps": (1, 10**6),  # Gb/s; 0 would never send
 }
 
 
@@ -89,7 +90,7 @@ class ArchProfile:
     def _flat(self) -> dict[str, dict]:
         table = isa.costs()
         out = {}
-        for group in ("simd", "cycles", "size", "bank"):
+        for group in ("simd", "cycles", "size", "bank", "host"):
             for key, row in table[group].items():
                 out[key] = dict(row, group=group)
         return out

@@ -784,6 +784,85 @@ def _bench_activation(m, k, n, p, arch, seed, levels, json_path):
         sys.exit(1)
 
 
+@bench.command("wstream")
+@click.option("--m", "m", default=256, show_default=True, help="rows of X and C (activations)")
+@click.option("--k", "k", default=256, show_default=True, help="columns of X, rows of W")
+@click.option("--n", "n", default=256, show_default=True, help="columns of W and C")
+@click.option("--mesh", default="8x8", show_default=True, metavar="WxH", help="PEs")
+@_arch_option
+@click.option(
+    "--host-gbps",
+    "gbps",
+    default=None,
+    metavar="G[,G...]",
+    help="the host link in Gb/s (cost table host_gbps, default 1200), shared by the rows' "
+    "streams; several, comma separated: one run each",
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the results")
+def bench_wstream(m, k, n, mesh, arch, gbps, seed, json_path):
+    """Weight-streaming GEMM C = X W (programs/gemm_wstream.wsa): X resident, its rows split
+    over the PEs; W streamed by the host into the West edge of every row and multicast
+    along it. Prints cycles, MAC utilisation, how much of the run the host link set the
+    pace and the mesh held it back, and the same GEMM with W resident (dense SUMMA)."""
+    from .kernels import wstream
+
+    profile = _profile(arch, ())
+    w, h = _mesh_size(mesh, profile)
+    _writable(json_path, "--json")
+    links = [profile["host_gbps"]] if gbps is None else _int_list(gbps, "--host-gbps")
+    for g in links:
+        _profile(arch, [f"host_gbps={g}"])  # refuses a link outside the parameter's range
+    with _kernel_errors():
+        wstream.check_shape(m, k, n, w, h, profile)
+    X, W = wstream.inputs(m, k, n, seed)
+    _compile_note()
+    with _kernel_errors():
+        rows = [wstream.wstream(X, W, w, h, arch, {"host_gbps": g})[1] for g in links]
+        dense = wstream.resident(X, W, w, h, arch)
+    r0 = rows[0]
+    click.echo(
+        f"weight-streaming GEMM {m}x{k}x{n} on {w}x{h} PEs, {arch}: X resident ({m // (w * h)} "
+        f"rows a PE), W ({k}x{n}) streamed into each of the {h} rows from the West edge"
+    )
+    click.echo(
+        f"{r0.wavelets_streamed:,} wavelets in all; each row's stream gets 1/{h} of the host "
+        "link, at most one wavelet a cycle; MAC util = MACs / (PEs x cycles x vfmachs "
+        "elements a cycle);\nlink paced: the share of the run in which the host link set the "
+        "pace; held: in which full queues held the host back (backpressure)"
+    )
+    _echo_table([wstream.COLUMNS] + wstream.table_rows(rows, dense and dense[0].cycles))
+    if dense:
+        click.echo(
+            f"W resident (dense SUMMA, programs/gemm_dense.wsa, on {w}x{h}): {dense[0].cycles} "
+            f"cycles, MAC util {dense[1] * 100:.1f}%"
+        )
+    else:
+        click.echo(
+            "W resident: not run (the dense kernel needs a square mesh whose side divides "
+            "M, K and N, and tiles that fit its SRAM and DSDs)"
+        )
+    if json_path:
+        record = {
+            "wstream": [r.to_dict() for r in rows],
+            "resident": dense and dict(dense[0].to_dict(), mac_utilisation=dense[1]),
+            "wse_emu_version": version(),
+        }
+        Path(json_path).write_text(json.dumps(record, indent=1))
+    if not all(r.verified for r in rows) or (dense and not dense[0].verified):
+        sys.exit(1)
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        _fail(f"error: {option} wants whole numbers separated by commas, got {text!r}")
+    if not values:
+        _fail(f"error: {option} wants at least one number, got {text!r}")
+    return values
+
+
 @bench.command("ffn")
 @click.option("--tokens", default=32, show_default=True, help="tokens (rows of X) in all")
 @click.option("--d", "d", default=64, show_default=True, help="model width: columns of X")

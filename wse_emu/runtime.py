@@ -20,14 +20,17 @@ from .engine.decode import decode, engine_config
 from .engine.fabric import (
     ROUTE_FAULTS,
     ROUTE_LOOP,
+    ROUTE_NO_RAMP,
     ROUTE_NOT_RECEIVED,
     ROUTE_NOWHERE,
     ROUTE_OFF_MESH,
     check_routes,
     queue_storage,
 )
+from .engine.hoststream import StreamError, add_streams
 from .engine.ref import StateRef
 from .engine.state import new_state
+from .engine.stream import check_stream, start_stream
 from .memory import Footprint, MeshSizeError, check_memory, check_size, sram_footprint
 from .stats import Stats
 
@@ -73,6 +76,36 @@ class RunResult:
 
         report = f"<pre>{escape(self.report)}</pre>" if self.report else ""
         return f"<p><b>{escape(self.status)}</b></p>{report}{self.stats._repr_html_()}"
+
+
+@dataclass
+class StreamStat:
+    """What one host stream did (Mesh.streams): where it entered, how much it sent, when, and
+    how long the mesh held it back (a full queue: backpressure)."""
+
+    x: int
+    y: int
+    color: int
+    wavelets: int  # asked to send
+    sent: int
+    start: int  # the cycle it began
+    first: int  # the cycles of its first and last wavelet
+    last: int
+    cycles_per_wavelet: float  # its share of the host link (at least 1)
+    held: int  # cycles it had a wavelet to send but the destination queue was full
+
+    @property
+    def done(self) -> bool:
+        return self.sent == self.wavelets
+
+    @property
+    def paced(self) -> int:
+        """Cycles the host link set the pace: its life (start to last send) less the holds."""
+        return max(self.last - self.start - self.held, 0) if self.sent else 0
+
+
+STREAM_DTYPES = ("float16", "bfloat16", "float32", "int16", "uint16", "int32", "uint32")
+SIDES = {"west": K.D_WEST, "east": K.D_EAST}
 
 
 def parse_mesh(text: str) -> tuple[int, int]:
@@ -332,6 +365,99 @@ class Mesh:
         np_type = dtype_array(np.zeros(1), sym.dtype).dtype
         return out.view(np_type).reshape((h, w) + sym.shape)
 
+    # ------------------------------------------------------------------ host streams
+    def stream_h2d(self, color: int, array, x: int = 0, y0: int = 0, side: str | None = None):
+        """Stream wavelets from the host into the fabric: row i of array (shape (h, n), or
+        (n,) for h = 1) goes, one wavelet an element, into the router of edge PE (x, y0 + i)
+        on color, arriving from off the mesh on `side` (west at x = 0, east at x = width - 1:
+        I/O enters at the East and West edges), and from there down the color's route, as
+        the SDK's memcpy_h2d(streaming=True) feeds a data task. The route must receive from
+        that side. The streams send while the mesh runs (from the current cycle), each at
+        most one wavelet a cycle and all together no faster than the host link (cost table
+        host_gbps); a full destination queue holds a stream back. Elements: float16,
+        bfloat16 or int16/uint16 (the wavelet's low half), float32, int32 or uint32 (all 32
+        bits). Returns the streams' indices in Mesh.streams()."""
+        self._need_program()
+        color = integer(color, "color", 0, self.arch["colors"] - 1)
+        x, y0 = integer(x, "x"), integer(y0, "y0")
+        if side is None:
+            side = "west" if x == 0 else "east"
+        if side not in SIDES:
+            raise ValueError(f"side must be 'west' or 'east', got {side!r}")
+        edge = 0 if side == "west" else self.width - 1
+        if x != edge:
+            raise ValueError(
+                f"PE ({x},{y0}) is not on the {side} edge (x = {edge}): the host streams "
+                "into the mesh only at its West and East edges"
+            )
+        words = _stream_words(array)
+        if not 0 <= y0 or y0 + len(words) > self.height:
+            raise ValueError(
+                f"rows {y0}..{y0 + len(words) - 1} of the stream are not inside the mesh's "
+                f"{self.height} rows"
+            )
+        d = SIDES[side]
+        S = self.state
+        for row in S.strm:
+            if row[K.ST_SIDE] == d and row[K.ST_SENT] < row[K.ST_LEN]:
+                p = int(row[K.ST_PE])
+                if p % self.width == x and y0 <= p // self.width < y0 + len(words):
+                    raise ValueError(
+                        f"PE ({x},{p // self.width}) already takes a stream from the {side} "
+                        "(one at a time per edge PE: they would share its one link)"
+                    )
+        pes = [(y0 + i) * self.width + x for i in range(len(words))]
+        streams = [(p, color, d, w) for p, w in zip(pes, words)]
+        rate = self.arch["host_gbps"] * 1e9 / 8 / self.arch.clock_hz  # bytes a cycle
+        t0 = int(S.pe[: self.n_pe, K.P_CLOCK].max(initial=0))
+        try:
+            new, ids = add_streams(S, streams, rate, self.width, self.height)
+        except StreamError as e:
+            raise ValueError(str(e)) from None
+        ref = StateRef(new)
+        for s, p in zip(ids, pes):
+            n, where = check_stream(ref, s)
+            if n < 0:
+                problem = int(-n)
+                if problem == ROUTE_NO_RAMP:
+                    problem_text = (
+                        f"PE ({x},{p // self.width}) does not receive color {color} from the "
+                        f"{side} (add '{side}' to its rx at {x}, {p // self.width})"
+                    )
+                else:
+                    problem_text = self._route_problem(problem, int(where))
+                raise RunError(
+                    "route", f"route error on the host stream of color {color}: {problem_text}"
+                )
+        self.state, self._ref = new, ref
+        for s in ids:
+            start_stream(ref, s, t0)
+        return ids
+
+    def streams(self) -> list[StreamStat]:
+        """What each host stream has done so far (stream_h2d)."""
+        S, out = self.state, []
+        if S is None:
+            return out
+        first = int(S.misc[K.M_STREAM0])
+        for s, row in enumerate(S.strm):
+            p = int(row[K.ST_PE])
+            out.append(
+                StreamStat(
+                    p % self.width,
+                    p // self.width,
+                    int(row[K.ST_COLOR]),
+                    int(row[K.ST_LEN]),
+                    int(row[K.ST_SENT]),
+                    int(row[K.ST_START]),
+                    int(row[K.ST_FIRST]),
+                    int(row[K.ST_LAST]),
+                    int(row[K.ST_STEP]) / (1 << K.STREAM_FRAC),
+                    int(S.pe[first + s, K.P_STALL]),
+                )
+            )
+        return out
+
     # ------------------------------------------------------------------ running
     def launch(self, entry: str = "main"):
         """Start every placed PE's main task; or, given another label, start that function on
@@ -414,6 +540,8 @@ class Mesh:
         )
         if tracer is not None:
             result.trace = tracer.write(self.program.filename)
+        if result.status == "done" and not all(st.done for st in self.streams()):
+            result.status = "deadlock"  # the host's streaming memcpy would never return
         if result.status not in ("done", "stopped"):  # stopped: by the debugger, on request
             result.report = self.explain(result.status)
             if check:
@@ -426,9 +554,15 @@ class Mesh:
     # ------------------------------------------------------------------ reports
     def where(self, p: int) -> str:
         """'PE (x,y) pc N (file:line: source)' for PE index p."""
+        if p >= self.state.misc[K.M_STREAM0]:
+            return self._stream_name(p - int(self.state.misc[K.M_STREAM0]))
         x, y = p % self.width, p // self.width
         pc = int(self.state.pe[p, K.P_PC])
         return f"PE ({x},{y}) pc {pc} ({self.program.where(pc)})"
+
+    def _stream_name(self, s: int) -> str:
+        st = self.streams()[s]
+        return f"the host stream into PE ({st.x},{st.y}) on color {st.color}"
 
     def pe_state(self, p: int) -> str:
         text = self._pe_state(p)
@@ -466,6 +600,13 @@ class Mesh:
 
     def explain(self, status: str) -> str:
         S = self.state
+        if status == "fault" and S.misc[K.M_FAULT_PE] >= S.misc[K.M_STREAM0]:
+            p = int(S.misc[K.M_FAULT_PE])
+            code = int(S.pe[p, K.P_FAULT])
+            problem = int(np.flatnonzero(ROUTE_FAULTS == code)[0])
+            return f"runtime fault of {self.where(p)}: " + self._route_problem(
+                problem, int(S.misc[K.M_WALK_ERR])
+            )
         if status == "fault":
             p = int(S.misc[K.M_FAULT_PE])
             code, arg = int(S.pe[p, K.P_FAULT]), int(S.pe[p, K.P_FARG])
@@ -496,11 +637,23 @@ class Mesh:
             for p in range(self.n_pe)
             if S.pe[p, K.P_IMG] >= 0 and S.pe[p, K.P_STATE] not in (K.S_HALT, K.S_OFF)
         ]
-        lines = [f"deadlock: no PE can run and {len(stuck)} have not halted"]
+        lines = [
+            f"deadlock: no PE can run and {len(stuck)} have not halted"
+            if stuck
+            else "deadlock: every PE has halted, but a host stream was not taken in full "
+            "(the host's streaming memcpy would never return)"
+        ]
         for p in stuck[:32]:
             lines.append(f"  {self.where(p)}: {self.pe_state(p)}")
         if len(stuck) > 32:
             lines.append(f"  ... and {len(stuck) - 32} more")
+        first = int(S.misc[K.M_STREAM0])
+        for s, st in enumerate(self.streams()):
+            if not st.done:
+                lines.append(
+                    f"  {self._stream_name(s)}: sent {st.sent} of {st.wavelets} wavelets; "
+                    + self._pe_state(first + s)
+                )
         lines += [f"  warning: {w}" for w in self.route_warnings]
         return "\n".join(lines)
 
@@ -611,3 +764,26 @@ def _fault_arg(code: int, arg: int) -> str:
     if code == K.F_PC_RANGE:
         return f"next pc {arg} is past its last instruction"
     return f"{arg}"
+
+
+def _stream_words(array) -> list[np.ndarray]:
+    """The rows of a stream_h2d array as uint32 wavelet payloads (16-bit elements in the low
+    half), or TypeError / ValueError saying what is wrong with it."""
+    arr = array if isinstance(array, np.ndarray) else np.asarray(array)
+    if arr.dtype.name not in STREAM_DTYPES:
+        raise TypeError(
+            f"stream elements must be one of {', '.join(STREAM_DTYPES)} (the wavelet's "
+            f"payload), got {arr.dtype}: convert the array first"
+        )
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] == 0 or arr.shape[0] == 0:
+        raise ValueError(
+            f"a stream is an array of shape (rows, wavelets) or (wavelets,), not empty; "
+            f"got shape {arr.shape}"
+        )
+    if arr.dtype.itemsize == 2:
+        words = arr.view(np.uint16).astype(np.uint32)
+    else:
+        words = arr.view(np.uint32)
+    return list(np.ascontiguousarray(words))

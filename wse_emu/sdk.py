@@ -5,8 +5,12 @@ rectangle, `elem_per_pe`, `order` and `data_type` conventions. It maps onto `Mes
 
 What differs, by design: the program is a `.wsa` file (or text) instead of a compiled CSL
 directory; every call is synchronous (`nonblock=True` is accepted and behaves the same);
-streaming memcpy into the fabric is not modelled (an error says so); `launch` starts a label
-of the program on every PE that has it and runs until they are done."""
+`launch` starts a label of the program on every PE that has it and runs until they are
+done. A streaming memcpy_h2d (`streaming=True`: `dest` is a color, the wavelets go to the
+program's data task on it) enters at the mesh's West or East edge (Mesh.stream_h2d): the
+rectangle is one edge column (px = 0 or the last column, w = 1), each of its PEs takes
+elem_per_pe wavelets from the host link, and the program's routes carry them on. A call
+returns when every PE has halted or waits for a task (the device waiting for the host)."""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ import numpy as np
 
 from .asm import assemble, parse_file, parse_source
 from .checks import integer
-from .runtime import Mesh, RunResult
+from .engine import kinds as K
+from .runtime import Mesh, RunError, RunResult
 
 
 class MemcpyDataType(enum.Enum):
@@ -95,7 +100,7 @@ class SdkRuntime:
         self._check(loaded=True, stopped=False)
         if any("main" in image.labels for image in self._linked.images):
             self.mesh.launch()
-            self.last = self.mesh.run()
+            self.last = self._run_device()
         self.mesh.launched = True
         self._started = True
 
@@ -115,8 +120,24 @@ class SdkRuntime:
             self.mesh.launch(name)
         except ValueError as e:
             raise SdkError(str(e)) from None
-        self.last = self.mesh.run()
+        self.last = self._run_device()
         return self.last
+
+    def _run_device(self) -> RunResult:
+        """Run until every PE has halted or waits for a task: the device then waits for the
+        host, as after an SDK call returns. A fault, a deadlock (a PE blocked on a receive or
+        a send), a stream its PEs do not take, or the cycle limit raises RunError."""
+        result = self.mesh.run(check=False)
+        S = self.mesh.state
+        pes = S.pe[: self.mesh.n_pe]
+        placed = pes[:, K.P_IMG] >= 0
+        waiting = np.isin(pes[placed, K.P_STATE], (K.S_HALT, K.S_IDLE)).all()
+        streamed = all(st.done for st in self.mesh.streams())
+        if result.status == "deadlock" and waiting and streamed:
+            result.status, result.report = "done", ""
+        if result.status != "done":
+            raise RunError(result.status, result.report, result)
+        return result
 
     def stop(self):
         """End the session; with stats_dir, write sim_stats.json there."""
@@ -153,6 +174,9 @@ class SdkRuntime:
         nonblock, as in the SDK."""
         self._check(loaded=True, stopped=False)
         order, data_type = _options("memcpy_h2d", options)
+        if options.get("streaming", False):
+            self._stream(dest, src, px, py, w, h, elem_per_pe, order, data_type)
+            return
         shape = self._symbol_shape(dest)
         count = int(np.prod(shape))
         host = self._host_array(src, w, h, elem_per_pe, data_type, "src")
@@ -162,6 +186,30 @@ class SdkRuntime:
         current = self.mesh.memcpy_d2h(dest, px, py, w, h).reshape(h, w, count).copy()
         current[..., :elem_per_pe] = self._to_symbol(per_pe, current.dtype, data_type)
         self.mesh.memcpy_h2d(dest, current.reshape((h, w, *shape)), px, py, w, h)
+
+    def _stream(self, color, src, px, py, w, h, elem_per_pe, order, data_type):
+        """memcpy_h2d(streaming=True): src into the fabric at the edge column px (Mesh.
+        stream_h2d), elem_per_pe wavelets into each PE (px, py..py+h-1), then run the device
+        until it waits for the host again."""
+        self._check(started=True)
+        if isinstance(color, str) or not isinstance(color, (int, np.integer)):
+            raise SdkError(
+                f"memcpy_h2d(streaming=True): dest is the color the wavelets go on (an int), "
+                f"got {color!r}"
+            )
+        if w != 1 or px not in (0, self.mesh.width - 1):
+            raise SdkError(
+                f"memcpy_h2d(streaming=True): the host streams in at the mesh's West or East "
+                f"edge: the rectangle must be one edge column (px = 0 or "
+                f"{self.mesh.width - 1}, w = 1), got px = {px}, w = {w}"
+            )
+        host = self._host_array(src, w, h, elem_per_pe, data_type, "src")
+        rows = host.reshape((h, w, elem_per_pe), order=order.value)[:, 0, :]
+        try:
+            self.mesh.stream_h2d(color, np.ascontiguousarray(rows), px, py)
+        except (TypeError, ValueError, RunError) as e:
+            raise SdkError(f"memcpy_h2d(streaming=True): {e}") from None
+        self.last = self._run_device()
 
     def memcpy_d2h(self, dest, src: str, px, py, w, h, elem_per_pe, **options):
         """Copy the first elem_per_pe elements of symbol src on each PE of the rectangle into
@@ -225,16 +273,13 @@ class SdkRuntime:
 
 
 def _options(what: str, options: dict):
-    """(order, data_type) from the SDK's keyword options; streaming is refused, nonblock is
-    accepted (every call here is synchronous), anything else is an error."""
+    """(order, data_type) from the SDK's keyword options; nonblock is accepted (every call
+    here is synchronous), streaming only by memcpy_h2d, anything else is an error."""
     unknown = set(options) - {"streaming", "order", "data_type", "nonblock"}
     if unknown:
         raise SdkError(f"{what}: unknown option(s) {', '.join(sorted(unknown))}")
-    if options.get("streaming", False):
-        raise SdkError(
-            f"{what}(streaming=True): streaming memcpy into the fabric is not modelled; "
-            "copy into a symbol (streaming=False) and let the program stream it"
-        )
+    if options.get("streaming", False) and what != "memcpy_h2d":
+        raise SdkError(f"{what}(streaming=True): only host-to-device streaming is modelled")
     order = options.get("order", MemcpyOrder.ROW_MAJOR)
     if not isinstance(order, MemcpyOrder):
         raise SdkError(f"{what}: order must be a MemcpyOrder, got {order!r}")

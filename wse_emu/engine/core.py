@@ -100,6 +100,7 @@ from .kinds import (
     M_STEP_PE,
     M_STOP_PE,
     M_STOP_WHY,
+    M_STREAM0,
     M_TRACE,
     P_ASYNC,
     P_BUSY,
@@ -177,6 +178,7 @@ from .kinds import (
 from .microthread import async_issue, exec_microthread, thread_must_yield, unblock_microthread
 from .pipeline import drain, loaded, sync_address
 from .sched import heap_pop, make_runnable, must_wait
+from .stream import exec_stream
 from .vector import BLOCKED, DT_SIZE, bits_to_f32, read_reg, vector_op
 
 
@@ -721,7 +723,9 @@ def run(S, max_cycles):
             limit = max_cycles
             if misc[M_HEAP] > 0:
                 limit = min(limit, S.pe[S.heap[0], P_KEY] + lag)
-        if S.pe[p, P_UTHOST] >= 0:
+        if p >= misc[M_STREAM0]:
+            exec_stream(S, p, limit)
+        elif S.pe[p, P_UTHOST] >= 0:
             err = exec_microthread(S, p, limit)
             if err != 0:
                 host = S.pe[p, P_UTHOST]

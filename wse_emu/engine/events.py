@@ -43,6 +43,8 @@ def record(S, kind, row, t0, t1, a, b, c):
     p = row
     if row >= S.evmask.shape[0]:  # a microthread row: traced with its PE
         p = S.pe[row, P_UTHOST]
+        if p < 0:  # a host stream's row: its wavelets show where they land
+            return
     lo = S.misc[M_EV_LO]
     hi = S.misc[M_EV_HI]
     if not S.evmask[p] or t1 < lo or t0 > hi:

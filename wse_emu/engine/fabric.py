@@ -48,6 +48,7 @@ from .kinds import (
     M_PENDING,
     M_ROUTE_VER,
     M_STOP_PE,
+    M_STREAM0,
     M_TRACE,
     M_WALK_ERR,
     M_WALK_KEY,
@@ -147,6 +148,12 @@ def walk_tree(S, p, color, key):
     S.misc[M_WALK_VER] = S.misc[M_ROUTE_VER]
     if not route_rx(S, p, color) & RAMP_BIT:
         return _walk_error(S, ROUTE_NO_RAMP, p, 4)
+    return grow_tree(S, p, color)
+
+
+@kernel
+def grow_tree(S, p, color):
+    """walk_tree's breadth-first walk from p's router (its entry checked by the caller)."""
     width = S.cfg[CFG_WIDTH]
     height = S.cfg[CFG_HEIGHT]
     S.misc[M_WALK_STAMP] += 1
@@ -608,10 +615,12 @@ def send_time(S, p, h):
     wavelet); a vector op
     streaming from memory now, then every `step` cycles; one with a fabric input when its
     next input wavelet has arrived (step 0: later ones are not known yet)."""
+    t = S.pe[p, P_CLOCK]
+    if p >= S.misc[M_STREAM0]:  # a host stream (stream.py): one wavelet at its clock
+        return t, 0
     pc = S.pe[p, P_PC]
     code = S.code
     sem = code[pc, C_SEM]
-    t = S.pe[p, P_CLOCK]
     if sem < SEM_VUN or sem > SEM_VRED:
         return t, 0
     _, s0, s1 = vector_operands(S, pc)

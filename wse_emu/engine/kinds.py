@@ -131,8 +131,10 @@ R_RUNNING, R_DONE, R_FAULT, R_DEADLOCK, R_CYCLE_LIMIT, R_PAUSED, R_STOP = range(
  M_RESUME_PE, M_RESUME_LIMIT,
  # tracing (events.py): on?, events in the buffer, the cycle window [LO, HI], events lost
  # to a full buffer, the fill at which the run pauses so the host drains it
- M_TRACE, M_EV_N, M_EV_LO, M_EV_HI, M_EV_LOST, M_EV_SOFT) = range(32)
-NMISC = 32
+ M_TRACE, M_EV_N, M_EV_LO, M_EV_HI, M_EV_LOST, M_EV_SOFT,
+ # the first host-stream row (engine/stream.py); rows from there on are streams
+ M_STREAM0) = range(33)
+NMISC = 33
 
 # cfg int64 slots (from the arch profile)
 (CFG_HOP, CFG_RAMP_ON, CFG_RAMP_OFF, CFG_QDEPTH, CFG_LAG, CFG_TASK_SWITCH, CFG_STARTUP,
@@ -145,6 +147,15 @@ NMISC = 32
  # an access past it and inside CFG_SRAM faults as undeclared
  CFG_SRAM_ROW) = range(22)
 NCFG = 22
+
+# host streams (stream.py): S.strm[s] = the edge PE it enters, its color, the side it enters
+# from (a direction), its payloads spay[OFF : OFF + LEN], how many are sent, the host link's
+# time per wavelet and the earliest next send (both in 1/2**STREAM_FRAC cycles), the cycles
+# it started, sent its first and its last wavelet
+(ST_PE, ST_COLOR, ST_SIDE, ST_OFF, ST_LEN, ST_SENT, ST_STEP, ST_NEXT, ST_START, ST_FIRST,
+ ST_LAST) = range(11)
+NSTRF = 11
+STREAM_FRAC = 16
 
 # direction bits of route tables; link id of a mesh link = node * 4 + direction
 D_NORTH, D_EAST, D_SOUTH, D_WEST, D_RAMP = range(5)

@@ -14,12 +14,14 @@ from .kinds import (
     M_SKIP_PE,
     M_STEP_PE,
     M_STOP_PE,
+    M_STREAM0,
     M_WALK_KEY,
     NBANKF,
     NDSDF,
     NMEMO,
     NMISC,
     NPE,
+    NSTRF,
     P_HPOS,
     P_IMG,
     P_NEXTW,
@@ -87,6 +89,8 @@ MeshState = namedtuple(
         "lwatch",  # int64[MAX_WATCH] link watches: link id (node * 4 + direction)
         "ev",  # int64[cap, NEVF] trace event buffer (events.py; one row when not tracing)
         "evmask",  # uint8[n_pe] PEs whose events are traced
+        "strm",  # int64[n_streams, NSTRF] host streams (stream.py), rows after the PEs'
+        "spay",  # uint32 payloads of every host stream, one after the other
     ],
 )
 
@@ -101,6 +105,7 @@ def _misc():
     misc[M_WALK_KEY] = -1  # no tree walked yet
     for slot in (M_SKIP_PE, M_STEP_PE, M_FINISH_PE, M_STOP_PE, M_RESUME_PE):
         misc[slot] = -1
+    misc[M_STREAM0] = 1 << 62  # no stream rows
     return misc
 
 
@@ -110,19 +115,22 @@ def _ctl_table(n_img):
     return table
 
 
+def blank_rows(n: int) -> np.ndarray:
+    """n scheduler rows (S.pe) as a fresh state has them: off, on no heap, in no task, no
+    program, no microthreads."""
+    pe = np.zeros((n, NPE), np.int64)
+    for col in (P_HPOS, P_NEXTW, P_IMG, P_UTBASE, P_UTHOST, P_TSTART):
+        pe[:, col] = -1
+    pe[:, P_STATE] = S_OFF
+    return pe
+
+
 def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n_ut=0) -> MeshState:
     """n_ut: microthread rows (engine/microthread.py) after the n_pe PE rows."""
     n_all = n_pe + n_ut
     sram8 = np.zeros((n_pe, sram_bytes), np.uint8)
     regs = np.zeros((n_all, isa.N_REGS), np.int32)
-    pe = np.zeros((n_all, NPE), np.int64)
-    pe[:, P_HPOS] = -1
-    pe[:, P_NEXTW] = -1
-    pe[:, P_IMG] = -1
-    pe[:, P_UTBASE] = -1
-    pe[:, P_UTHOST] = -1
-    pe[:, P_STATE] = S_OFF
-    pe[:, P_TSTART] = -1
+    pe = blank_rows(n_all)
     nq = n_pe * n_colors
     qoff = np.zeros(nq + 1, np.int64)
     np.cumsum(queue_cap, out=qoff[1:])
@@ -183,4 +191,6 @@ def new_state(code, n_pe, n_img, cfg, rx, tx, queue_cap, sram_bytes, n_colors, n
         lwatch=np.full(MAX_WATCH, -1, np.int64),
         ev=np.zeros((1, NEVF), np.int64),
         evmask=np.zeros(n_pe, np.uint8),
+        strm=np.zeros((0, NSTRF), np.int64),
+        spay=np.zeros(0, np.uint32),
     )
