@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fabric import DX, DY, MANY, NO_SOURCE, RAMP_BIT, delivery_hops
+from .fabric import DX, DY, MANY, NO_SOURCE, NSIDE, RAMP_BIT, delivery_hops
 from .kinds import (
     CFG_HOP,
     CFG_QDEPTH,
@@ -67,7 +67,7 @@ def add_streams(S, streams, bytes_per_cycle: float, width: int, height: int):
     nc = S.rx.shape[0] // (width * height)
     rx, tx = _union(S.rx, nc), _union(S.tx, nc)
     trees = [_tree(rx, tx, p, color, width, height) for p, color, _, _ in streams]
-    S = _grow_rings(S, streams, trees, rx, tx, width, height)
+    S = _grow_rings(S, streams, trees, width, height)
     S = _grow_rows(S, len(streams))
     S.misc[M_STREAM0] = first
     S.misc[M_WALK_KEY] = -1  # the walk scratch is reused below: no tree stays cached
@@ -122,20 +122,24 @@ def _tree(rx, tx, p, color, width, height):
     return links, ends
 
 
-def _grow_rings(S, streams, trees, rx, tx, width, height):
+def _grow_rings(S, streams, trees, width, height):
     """S with each queue a stream can deliver to holding what the stream may put in flight
-    to it (fabric.queue_storage's rule, from the stream's entry router)."""
+    to it (fabric.queue_storage's rule, from the stream's entry router: the paths from it
+    are those of a wavelet entering its router from the stream's side)."""
     n_pe = width * height
-    nc = rx.shape[1]
+    nc = S.rx.shape[0] // n_pe
+    rx = S.rx.reshape(n_pe, nc, -1)
     seeds = np.zeros(n_pe, np.uint8)
-    seeded = rx & ~np.uint8(RAMP_BIT)
+    seeded = rx & ~np.uint8(RAMP_BIT)  # no PE sends: only the streams' entry routers
     reached = np.zeros(n_pe * nc, bool)
-    for (p, color, _, _), (_, ends) in zip(streams, trees):
+    for (p, color, side, _), (_, ends) in zip(streams, trees):
         seeds[p] = 1
-        seeded[p, color] |= RAMP_BIT
+        enters = (rx[p, color] & (1 << side)) != 0
+        seeded[p, color, enters] |= RAMP_BIT  # a source that goes where `side` goes
         reached[np.asarray(ends, np.int64) * nc + color] = True
     hops = np.zeros(n_pe * nc, np.int64)
-    delivery_hops(seeded, tx, seeds, width, height, np.zeros((3, n_pe), np.int64), hops)
+    scratch = np.zeros((3, n_pe * NSIDE), np.int64)
+    delivery_hops(seeded, S.tx.reshape(n_pe, nc, -1), seeds, width, height, scratch, hops)
     cfg = S.cfg
     hop = int(cfg[CFG_HOP])
     diameter = hop * (width + height - 2)
