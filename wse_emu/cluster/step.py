@@ -152,12 +152,14 @@ def report(r: StepResult) -> list[str]:
     """The lines rank 0 prints: all of them but the last ('host ...') are the same for one
     process and for any number of ranks."""
     f = r.swarmx
+    levels = f.levels(r.wafers)
     us = r.total_cycles / f.clock_mhz
     lines = [
         f"data-parallel GEMM step: X {r.batch}x{r.k} (batch x K), W {r.k}x{r.n}, over "
         f"{r.wafers} wafers of {r.mesh}x{r.mesh} PEs, {r.arch}",
-        f"SwarmX: {f.links} x {f.link_gbit_s} Gb/s a wafer, {f.levels(r.wafers)} level(s) of "
-        f"{f.fanout}-way switches, {f.latency_cycles()} cycles a level, at {f.clock_mhz} MHz",
+        f"SwarmX: {f.links} x {f.link_gbit_s} Gb/s a wafer, {levels} level"
+        f"{'s' if levels > 1 else ''} of {f.fanout}-way switches, {f.latency_cycles()} "
+        f"cycles a level, at {f.clock_mhz} MHz",
         "",
     ]
     rows = [("wafer", "batch rows", "forward", "gradient", "cycles")]
