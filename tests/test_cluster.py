@@ -159,10 +159,8 @@ def _same_lines(out: str) -> list[str]:
     return lines[:-1]
 
 
-needs_mpi = pytest.mark.skipif(not MPIEXEC.exists(), reason="mpiexec not installed (extra mpi)")
 
 
-@needs_mpi
 def test_mpi_ranks_give_the_same_output_and_bits(serial_step, tmp_path):
     r, _ = serial_step
     runs = {}
@@ -200,7 +198,6 @@ def test_bad_input_in_one_process(extra, message):
     assert message in r.stderr and "Traceback" not in r.output
 
 
-@needs_mpi
 def test_bad_input_under_mpi_ends_every_rank():
     code, out, err = _run(*ARGS, "--batch", "24", "--wafers", "3", ranks=2)
     assert code == 2 and out == "" and "Traceback" not in err
@@ -209,7 +206,6 @@ def test_bad_input_under_mpi_ends_every_rank():
         assert line + "rank runs the same number of wafers\n" in err
 
 
-@needs_mpi
 @pytest.mark.parametrize(
     "fault, message",
     [
