@@ -159,8 +159,6 @@ def _same_lines(out: str) -> list[str]:
     return lines[:-1]
 
 
-
-
 def test_mpi_ranks_give_the_same_output_and_bits(serial_step, tmp_path):
     r, _ = serial_step
     runs = {}
