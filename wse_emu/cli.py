@@ -963,6 +963,46 @@ def bench_summa(mesh, tile, steps, arch, acc16, seed, json_path):
         sys.exit(1)
 
 
+@main.group()
+def cluster():
+    """A cluster of wafers joined by SwarmX; its wafers run in this process, or spread over
+    the ranks of `mpiexec -n R wse-emu cluster ...`."""
+
+
+@cluster.command("gemm")
+@click.option("--batch", default=64, show_default=True, help="rows of X, split over the wafers")
+@click.option("--k", "k", default=32, show_default=True, help="columns of X, rows of W")
+@click.option("--n", "n", default=32, show_default=True, help="columns of W")
+@click.option("--mesh", default="4x4", show_default=True, metavar="PxP", help="each wafer's PEs")
+@click.option("--wafers", default=4, show_default=True, help="wafers in the cluster")
+@_arch_option
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override a cost-table parameter, of the wafers (see `wse-emu info`) or of SwarmX "
+    "(swarmx.link_gbit_s, links, hop_ns, fanout, max_wafers; isa/costs.toml)",
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--timeout",
+    default=3600.0,
+    show_default=True,
+    help="seconds a rank waits for the others at one exchange before it gives up",
+)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the results")
+def cluster_gemm(batch, k, n, mesh, wafers, arch, overrides, seed, timeout, json_path):
+    """A data-parallel GEMM step: X (batch x K) split over the wafers, W (K x N) broadcast
+    to every wafer by SwarmX, each wafer's Y_i = X_i W and dW_i = X_i^T dY_i with the dense
+    kernel on its own mesh, dW reduced by SwarmX. Prints per-wafer cycles, SwarmX cycles and
+    bytes, the step's total, and checks Y and dW against NumPy."""
+    from .cluster import command
+
+    params = click.get_current_context().params
+    sys.exit(command.gemm(**dict(params, overrides=_parse_overrides(overrides))))
+
+
 def _echo_table(table):
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
