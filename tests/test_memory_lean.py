@@ -202,6 +202,7 @@ def _hops(rx, tx, width, height, placed=None):
     n_pe, n_colors = rx.shape[:2]
     placed = np.ones(n_pe, np.uint8) if placed is None else placed
     out = np.zeros(n_pe * n_colors, np.int64)
+    rx, tx = (a.reshape(n_pe * n_colors, -1) for a in (rx, tx))  # the state's layout
     delivery_hops(rx, tx, placed, width, height, np.zeros((3, n_pe * 5), np.int64), out)
     return out.reshape(n_pe, n_colors)
 

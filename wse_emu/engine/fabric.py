@@ -297,7 +297,8 @@ def queue_storage(rx, tx, active, depth, hop, ramp_on, ramp_off, width, height):
     tx_any = np.bitwise_or.reduce(tx, axis=2)
     hops = np.zeros(n_pe * n_colors, np.int64)
     scratch = np.zeros((3, n_pe * NSIDE), np.int64)
-    delivery_hops(rx, tx, active, width, height, scratch, hops)
+    flat = (a.reshape(n_pe * n_colors, -1) for a in (rx, tx))  # the state's layout
+    delivery_hops(*flat, active, width, height, scratch, hops)
     diameter = hop * (width + height - 2)
     path = np.where(hops < 0, diameter, np.minimum(hops * hop, diameter))
     receives = (tx_any & RAMP_BIT).reshape(-1) != 0
@@ -310,14 +311,15 @@ NSIDE = 5  # the side a wavelet enters a router from: a direction (N, E, S, W) o
 @entry
 def delivery_hops(rx, tx, active, width, height, scratch, out):
     """out[q * colors + c] = the most hops a wavelet of color c can take from a placed sender
-    to PE q's router; -1 where that is unbounded (a cycle upstream). rx, tx: uint8[n_pe,
-    colors, positions]. A wavelet entering a router from side i leaves on the directions tx
-    has at a position whose rx has i (one position for both: the router's position when
-    it passes), so the graph is over (PE, side entered): a route that turns back only at
-    another switch position (a broadcast whose root moves, as in SUMMA) is no cycle, while
-    the union of all positions' routes would be one. Longest paths in a DAG, in topological
-    order (Kahn); scratch: int64[3, n_pe * NSIDE]."""
-    n_pe, nc = tx.shape[:2]
+    to PE q's router; -1 where that is unbounded (a cycle upstream). rx, tx: uint8[n_pe *
+    colors, positions], as in the state. A wavelet entering a router from side i leaves on
+    the directions tx has at a position whose rx has i (one position for both: the router's
+    position when it passes), so the graph is over (PE, side entered): a route that turns
+    back only at another switch position (a broadcast whose root moves, as in SUMMA) is no
+    cycle, while the union of all positions' routes would be one. Longest paths in a DAG,
+    in topological order (Kahn); scratch: int64[3, n_pe * NSIDE]."""
+    n_pe = width * height
+    nc = tx.shape[0] // n_pe
     depth, indeg, work = scratch[0], scratch[1], scratch[2]
     for c in range(nc):
         n = 0
@@ -325,7 +327,7 @@ def delivery_hops(rx, tx, active, width, height, scratch, out):
             depth[v] = -1
             indeg[v] = 0
         for p in range(n_pe):
-            if active[p] and _any_rx(rx, p, c, D_RAMP):
+            if active[p] and _any_position(rx, p * nc + c) & RAMP_BIT:
                 v = p * NSIDE + D_RAMP
                 depth[v] = 0
                 work[n] = v
@@ -375,22 +377,16 @@ def delivery_hops(rx, tx, active, width, height, scratch, out):
 
 
 @kernel
-def _any_rx(rx, p, c, side):
-    for k in range(rx.shape[2]):
-        if rx[p, c, k] & (1 << side):
-            return True
-    return False
-
-
-@kernel
 def _side_edge(rx, tx, v, c, d, width, height):
     """The (PE, side) that a wavelet of color c entering PE v // NSIDE from side v % NSIDE
     reaches in direction d at some switch position, or -1."""
     p, side = v // NSIDE, v % NSIDE
+    nc = tx.shape[0] // (width * height)
+    i = p * nc + c
     out = 0
-    for k in range(tx.shape[2]):
-        if rx[p, c, k] & (1 << side):
-            out |= tx[p, c, k]
+    for k in range(NPOS):
+        if rx[i, k] & (1 << side):
+            out |= tx[i, k]
     if not out & (1 << d):
         return -1
     x = p % width + DX[d]
@@ -399,7 +395,7 @@ def _side_edge(rx, tx, v, c, d, width, height):
         return -1
     m = y * width + x
     back = (d + 2) % 4
-    if not _any_rx(rx, m, c, back):
+    if not _any_position(rx, m * nc + c) & (1 << back):
         return -1
     return m * NSIDE + back
 

@@ -128,18 +128,17 @@ def _grow_rings(S, streams, trees, width, height):
     are those of a wavelet entering its router from the stream's side)."""
     n_pe = width * height
     nc = S.rx.shape[0] // n_pe
-    rx = S.rx.reshape(n_pe, nc, -1)
     seeds = np.zeros(n_pe, np.uint8)
-    seeded = rx & ~np.uint8(RAMP_BIT)  # no PE sends: only the streams' entry routers
+    seeded = S.rx & ~np.uint8(RAMP_BIT)  # no PE sends: only the streams' entry routers
     reached = np.zeros(n_pe * nc, bool)
     for (p, color, side, _), (_, ends) in zip(streams, trees):
         seeds[p] = 1
-        enters = (rx[p, color] & (1 << side)) != 0
-        seeded[p, color, enters] |= RAMP_BIT  # a source that goes where `side` goes
+        enters = (S.rx[p * nc + color] & (1 << side)) != 0
+        seeded[p * nc + color, enters] |= RAMP_BIT  # a source that goes where `side` goes
         reached[np.asarray(ends, np.int64) * nc + color] = True
     hops = np.zeros(n_pe * nc, np.int64)
     scratch = np.zeros((3, n_pe * NSIDE), np.int64)
-    delivery_hops(seeded, S.tx.reshape(n_pe, nc, -1), seeds, width, height, scratch, hops)
+    delivery_hops(seeded, S.tx, seeds, width, height, scratch, hops)
     cfg = S.cfg
     hop = int(cfg[CFG_HOP])
     diameter = hop * (width + height - 2)
