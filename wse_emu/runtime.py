@@ -12,6 +12,7 @@ from . import isa
 from .arch import ArchProfile
 from .asm import Linked, ProgramSet, assemble, parse_file
 from .asm.assembler import dtype_array, out_of_range
+from .asm.linker import microthread_id
 from .checks import integer
 from .engine import kinds as K
 from .engine.core import launch as engine_launch
@@ -665,15 +666,10 @@ def _microthread_hosts(linked: Linked) -> tuple[np.ndarray, int]:
     table = isa.table()
     uses, rows = [], 0
     for i, image in enumerate(linked.images):
-        ids = [
-            int(w[4 + f])
-            for w in image.code
-            for op, f in zip(table[w[0]].operands, table[w[0]].fields)
-            if op.kind == "ut"
-        ]
-        if ids:
+        top = max((microthread_id(w, table[w[0]]) for w in image.code), default=-1)
+        if top >= 0:
             uses.append(i)
-            rows = max(rows, max(ids) + 1)
+            rows = max(rows, top + 1)
     return np.flatnonzero(np.isin(linked.pe_image, uses)), rows
 
 

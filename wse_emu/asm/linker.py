@@ -361,6 +361,13 @@ def _bind_queues(image: Image, arch: ArchProfile):
     image.queues = bound
 
 
+def microthread_id(word, row) -> int:
+    """The microthread id an encoded instruction names (async, utblock, ...), or -1."""
+    return next(
+        (int(word[4 + f]) for op, f in zip(row.operands, row.fields) if op.kind == "ut"), -1
+    )
+
+
 def _check_arch(image: Image, arch: ArchProfile):
     table = isa.table()
     for word, pos in zip(image.code, image.positions):
@@ -372,9 +379,7 @@ def _check_arch(image: Image, arch: ArchProfile):
                 f"{row.mnemonic}.{dtype} needs {cls} SIMD, which {arch.name} does not have",
                 "use --arch wse3",
             )
-        ut = next(
-            (int(word[4 + f]) for op, f in zip(row.operands, row.fields) if op.kind == "ut"), -1
-        )
+        ut = microthread_id(word, row)
         if ut >= arch["microthreads"]:
             raise pos.error(
                 f"microthread {ut} out of range: {arch.name} has "
