@@ -931,9 +931,9 @@ def bench_summa(mesh, tile, steps, arch, acc16, seed, json_path):
     _writable(json_path, "--json")
     try:
         mt, kt, nt = (int(v) for v in tile.lower().split("x"))
+        if min(mt, kt, nt) < 1:
+            raise ValueError
     except ValueError:
-        _fail(f"error: --tile must be MTxKTxNT (three positive integers), got {tile!r}")
-    if min(mt, kt, nt) < 1:
         _fail(f"error: --tile must be MTxKTxNT (three positive integers), got {tile!r}")
     steps = min(w, h) if steps is None else steps
     if steps > min(w, h):

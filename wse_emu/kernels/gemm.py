@@ -88,10 +88,12 @@ def _check_shapes(A, B, w, h=None, steps=None):
     (m, k), (k2, n) = A.shape, B.shape
     if k != k2:
         raise ValueError(f"A is {m}x{k} and B is {k2}x{n}: inner dimensions differ")
-    cuts = (("M", m, h, "mesh height"), ("K", k, steps, "number of K panels"))
-    cuts += (("N", n, w, "mesh width"),)
-    if w == h == steps:
-        cuts = tuple((name, v, w, "mesh side") for name, v, _, _ in cuts)
+    square = w == h == steps
+    cuts = (
+        ("M", m, h, "mesh side" if square else "mesh height"),
+        ("K", k, steps, "mesh side" if square else "number of K panels"),
+        ("N", n, w, "mesh side" if square else "mesh width"),
+    )
     for name, v, d, what in cuts:
         if v <= 0:
             raise ValueError(f"{name} = {v} must be positive")
