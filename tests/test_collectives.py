@@ -221,3 +221,126 @@ def test_async_broadcasts_run_side_by_side_on_microthreads():
 def test_host_refuses_bad_input_with_a_clear_error(args, match):
     with pytest.raises(ValueError, match=match):
         coll.run(*args)
+
+
+MOVING = """.const N = 8
+.const ROOTS = 2
+.include "lib/collectives.wsa"
+.program pe
+bcast_moving_params
+.data x f32[N]
+.data bufr f32[ROOTS, N]         ; step k's row broadcast lands in bufr[k]
+.data bufc f32[ROOTS, N]         ; and its column broadcast in bufc[k]
+main:
+    mov r10, %x
+    mov r11, %y
+    mov r12, 0
+    dmem d0, x, N
+    dfout d2, 0, N
+    dfin d3, 0, N
+    dfout d4, 1, N
+    dfin d5, 1, N
+    block next
+step:
+    mul r13, r12, N * 4
+    add r14, r13, bufc
+    add r13, r13, bufr
+    dmem d1, [r13], N
+    dmem d6, [r14], N
+    beq r10, r12, row_root
+    bcast_moving_recv async, 0, next, 32, d1, d3
+    jmp col
+row_root:
+    vmov.f32 d1, d0
+    bcast_moving_send 0, row_sent, 32, 0, TIN_R, d2, d0, r10, WIDTH, r3, row_alone
+    jmp col
+row_alone:
+    activate next
+col:
+    beq r11, r12, col_root
+    bcast_moving_recv async_unblock, 1, next, 32, d6, d5
+    ret
+col_root:
+    vmov.f32 d6, d0
+    bcast_moving_send 1, col_sent, 32, 1, TIN_C, d4, d0, r11, HEIGHT, r3, col_alone
+    ret
+col_alone:
+    unblock next
+    ret
+.task row_sent
+    bcast_moving_sent 0, TOUT_R, r10, ROOTS, row_done
+row_done:
+    activate next
+    ret
+.task col_sent
+    bcast_moving_sent 1, TOUT_C, r11, ROOTS, col_done
+col_done:
+    unblock next
+    ret
+.task next
+    block next
+    add r12, r12, 1
+    blt r12, ROOTS, step
+    halt
+.layout
+bcast_moving_place pe, 2, 4
+row_bcast_moving_routes 0, 2, ROOTS
+col_bcast_moving_routes 1, 4, ROOTS
+"""
+
+
+def _moving(w, h, roots, n=8, arch="wse3"):
+    """Every PE's x (H, W, N); step k = 0 .. roots - 1 broadcasts column k's x along every
+    row and row k's x down every column, both at once, on microthreads 0 and 1."""
+    x = np.random.default_rng(w * 7 + h).standard_normal((h, w, n)).astype(np.float32)
+    mesh = Mesh(w, h, arch)
+    linked = assemble(
+        MOVING,
+        w,
+        h,
+        arch,
+        filename=str(programs.DIR / "moving.wsa"),
+        consts={"N": n, "ROOTS": roots},
+    )
+    mesh.load(linked)
+    mesh.memcpy_h2d("x", x)
+    mesh.launch()
+    res = mesh.run()
+    rows = mesh.memcpy_d2h("bufr").reshape(h, w, roots, n)
+    cols = mesh.memcpy_d2h("bufc").reshape(h, w, roots, n)
+    return x, rows, cols, res
+
+
+@pytest.mark.parametrize("w,h,roots", [(4, 3, 3), (3, 4, 2), (1, 3, 1), (3, 1, 1), (5, 5, 5)])
+def test_moving_root_broadcasts_deliver_every_steps_root(w, h, roots):
+    x, rows, cols, res = _moving(w, h, roots)
+    for k in range(roots):
+        assert np.array_equal(rows[:, :, k], np.broadcast_to(x[:, k : k + 1], x.shape)), k
+        assert np.array_equal(cols[:, :, k], np.broadcast_to(x[k : k + 1], x.shape)), k
+    again = _moving(w, h, roots)
+    assert again[3].cycles == res.cycles and np.array_equal(again[1], rows)
+
+
+def test_moving_root_steps_follow_one_another():
+    """A step's broadcasts stream N wavelets into every receiver through its one ramp, and
+    a root sends only after the previous root's token: steps add up, none overlap whole."""
+    n = 64
+    one = _moving(4, 4, 1, n)[3].cycles
+    three = _moving(4, 4, 3, n)[3].cycles
+    assert three >= one + 2 * 2 * n  # two more steps, each two N-wavelet streams via a ramp
+    assert _moving(4, 4, 3, 2 * n)[3].cycles > three
+
+
+@pytest.mark.parametrize(
+    "edit,needle",
+    [
+        (("moving_routes 0, 2, ROOTS", "moving_routes 0, 2, 5"), "root_outside_the_mesh"),
+        (("moving_routes 1, 4, ROOTS", "moving_routes 1, 4, 0"), "root_outside_the_mesh"),
+        (("32, d1, d3", "64, d1, d3"), "collective_element_type_must_be_16_32_or_minus_32"),
+    ],
+)
+def test_moving_root_misuse_is_an_error_at_the_macros_use(edit, needle):
+    line = next(i for i, text in enumerate(MOVING.splitlines(), 1) if edit[0] in text)
+    with pytest.raises(AsmError) as e:
+        assemble(MOVING.replace(*edit), 4, 4, filename=str(programs.DIR / "moving.wsa"))
+    assert needle in str(e.value) and f"moving.wsa:{line}:" in str(e.value)
