@@ -109,6 +109,43 @@ def test_bench_gemm_activation_sparsity_prints_and_writes_every_level(tmp_path):
     assert rec[1]["filtered"]["wavelets"] < rec[1]["unfiltered"]["wavelets"]
 
 
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_gemm_every_form_with_the_dynamic_one_in_one_table_json_and_plot(tmp_path):
+    out, png = tmp_path / "r.json", tmp_path / "forms.png"
+    r = cli(
+        *("--m", 8, "--k", 8, "--n", 8, "--mesh", "2x2", "--pattern", "all"),
+        *("--sparsity", "0.5", "--activation-sparsity", "0.5", "--json", out, "--plot", png),
+    )
+    assert r.exit_code == 0, r.output
+    rec = json.loads(out.read_text())
+    assert {s["pattern"] for s in rec["sparse"]} == {"random", "2:4", "block", "moe"}
+    (dyn,) = rec["activation_sparsity"]
+    assert dyn["level"] == 0.5 and dyn["filtered"]["sparsity"] == 0.5
+    assert "dynamic activation sparsity" in r.output and png.read_bytes()[:8] == PNG
+
+
+def test_bench_gemm_activation_sparsity_plot(tmp_path):
+    png = tmp_path / "d.png"
+    r = cli(
+        "--m",
+        8,
+        "--k",
+        8,
+        "--n",
+        8,
+        "--mesh",
+        "2x2",
+        "--activation-sparsity",
+        "0,0.5",
+        "--plot",
+        png,
+    )
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:8] == PNG and f"wrote {png}" in r.output
+
+
 def test_bench_gemm_activation_sparsity_on_one_pe_sends_nothing_and_says_so():
     r = cli("--m", 8, "--k", 8, "--n", 8, "--mesh", "1x1", "--activation-sparsity", "0.5")
     assert r.exit_code == 0, r.output
@@ -124,6 +161,8 @@ def test_bench_gemm_activation_sparsity_on_one_pe_sends_nothing_and_says_so():
         (("--activation-sparsity", "half"), "wants numbers separated by commas"),
         (("--activation-sparsity", "0.5", "--pattern", "2:4"), "--pattern does not apply"),
         (("--activation-sparsity", "0.5", "--compare", "gpu"), "--compare does not apply"),
+        (("--activation-sparsity", "0.5", "--sparsity", "0.5"), "--sparsity does not apply"),
+        (("--activation-sparsity", "0.5", "--pattern", "all", "--compare", "gpu"), "not all"),
         (("--activation-sparsity", "0.5", "--m", "6"), "--m = 6 must be a positive multiple"),
         (("--activation-sparsity", "0.5", "--m", "1024"), "sparse tiles are at most 255x128"),
         (("--activation-sparsity", "0.5", "--k", "512", "--n", "512"), "bytes of SRAM per PE"),

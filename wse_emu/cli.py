@@ -621,7 +621,8 @@ def _float_list(text: str, option: str = "--sparsity"):
     metavar="S[,S...]",
     help="instead: dynamic activation sparsity, C = ReLU(X W1 + b) B with the ReLU on the "
     "mesh and its zeros filtered by the sender; about S of the ReLU's outputs are zero; "
-    "each level with the filter against the same program without it",
+    "each level with the filter against the same program without it. With --pattern all: "
+    "besides every static form, in one plot",
 )
 def bench_gemm(
     m, k, n, mesh, arch, sparsity, pattern, seed, matrix, json_path, plot_path, compare, activation
@@ -655,18 +656,19 @@ def bench_gemm(
             _fail(f"error: --{name} = {v} must be a positive multiple of the mesh side {w}")
     if pattern == "all" and compare:
         _fail("error: --compare gpu takes one --pattern, not all")
+    dynamic_levels = None
     if activation is not None:
+        dynamic_levels = _float_list(activation, "--activation-sparsity")
         ctx = click.get_current_context()
-        for name in ("sparsity", "pattern", "matrix", "plot_path", "compare"):
+        alone = ("sparsity", "pattern", "matrix", "compare")
+        for name in alone if pattern != "all" else ("matrix",):
             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
-                _fail(
-                    f"error: --{name.removesuffix('_path')} does not apply with "
-                    "--activation-sparsity"
-                )
-        _bench_activation(
-            m, k, n, w, arch, seed, _float_list(activation, "--activation-sparsity"), json_path
-        )
-        return
+                _fail(f"error: --{name} does not apply with --activation-sparsity")
+        if pattern != "all":
+            dynamic = _bench_activation(m, k, n, w, arch, seed, dynamic_levels, json_path)
+            _plot(plot_path, lambda: sweep.plot_dynamic(dynamic, plot_path))
+            _exit_unless_verified(dynamic)
+            return
     runs = 1 + (1 if matrix else len(levels))
     label = f"{m}x{k}x{n} on {w}x{w}"
     _compile_note()
@@ -714,9 +716,15 @@ def bench_gemm(
             f"{w}x{w} PEs; speedups are over each machine's own dense GEMM"
         )
         _echo_table([gpu.COLUMNS] + gpu.table_rows(dense, rows, models))
+    dynamic = None
+    if dynamic_levels is not None:
+        click.echo("\ndynamic activation sparsity, the same M, K, N:")
+        dynamic = _bench_activation(m, k, n, w, arch, seed, dynamic_levels, None)
     if json_path:
         sparse = [dict(r.to_dict(), sparsity=s) for s, r in rows]
         record = {"dense": dense.to_dict(), "sparse": sparse, "wse_emu_version": version()}
+        if dynamic is not None:
+            record["activation_sparsity"] = _activation_record(dynamic)
         if models:
             record["gpu_model"] = {k: [g.to_dict() for g in v] for k, v in models.items()}
         if A is not None:
@@ -731,16 +739,26 @@ def bench_gemm(
                 "fp16_overflowed": A.overflowed,
             }
         Path(json_path).write_text(json.dumps(record, indent=1))
-    if plot_path:
-        try:
-            sweep.plot(dense, rows, plot_path)
-        except RuntimeError as e:
-            _fail(f"error: {e}")
-        click.echo(f"wrote {plot_path}")
+    _plot(plot_path, lambda: sweep.plot(dense, rows, plot_path, dynamic))
     if gpu_plot:
         sweep.plot_gpu(dense, rows, models, gpu_plot)
         click.echo(f"wrote {gpu_plot}")
     if not all(r.verified for _, r in rows) or not dense.verified:
+        sys.exit(1)
+    _exit_unless_verified(dynamic or [])
+
+
+def _plot(path, draw):
+    if path:
+        try:
+            draw()
+        except RuntimeError as e:
+            _fail(f"error: {e}")
+        click.echo(f"wrote {path}")
+
+
+def _exit_unless_verified(dynamic):
+    if not all(off.verified and on.verified for _, off, on in dynamic):
         sys.exit(1)
 
 
@@ -756,8 +774,15 @@ def _kernel_errors():
         _fail(f"error: {e}", EXIT_RUNTIME)
 
 
+def _activation_record(rows):
+    return [
+        {"level": s, "unfiltered": off.to_dict(), "filtered": on.to_dict()} for s, off, on in rows
+    ]
+
+
 def _bench_activation(m, k, n, p, arch, seed, levels, json_path):
-    """`bench gemm --activation-sparsity`: the filtered and unfiltered runs per level."""
+    """`bench gemm --activation-sparsity`: the filtered and unfiltered runs per level, printed
+    (and written to json_path); returns them."""
     from .kernels import activation
 
     _compile_note()
@@ -772,16 +797,9 @@ def _bench_activation(m, k, n, p, arch, seed, levels, json_path):
     )
     _echo_table([activation.COLUMNS] + activation.table_rows(rows))
     if json_path:
-        record = {
-            "activation_sparsity": [
-                {"level": s, "unfiltered": off.to_dict(), "filtered": on.to_dict()}
-                for s, off, on in rows
-            ],
-            "wse_emu_version": version(),
-        }
+        record = {"activation_sparsity": _activation_record(rows), "wse_emu_version": version()}
         Path(json_path).write_text(json.dumps(record, indent=1))
-    if not all(off.verified and on.verified for _, off, on in rows):
-        sys.exit(1)
+    return rows
 
 
 @bench.command("wstream")

@@ -182,14 +182,15 @@ def table_rows(dense, rows, forms: bool = False):
     return out
 
 
-def plot(dense, rows, path):
+def plot(dense, rows, path, dynamic=None):
     """Two panels against sparsity, on a log(1 - sparsity) axis so that 0.9-0.99 is as
     readable as 0-0.9: cycles (dense and sparse, log scale) with the speedup and its 1x
     break-even line; and the utilisation of every PE (the mean, and the least and most
-    busy PE as a band), dense beside sparse."""
+    busy PE as a band), dense beside sparse. Several patterns, or dynamic activation
+    sparsity runs (kernels.activation.run_sweep's rows) beside them: plot_forms."""
     plt = _pyplot()
-    if len({r.pattern for _, r in rows}) > 1:
-        return plot_forms(plt, dense, rows, path)
+    if len({r.pattern for _, r in rows}) > 1 or dynamic:
+        return plot_forms(plt, dense, rows, path, dynamic)
     xs = [1 - s for s, _ in rows]
     fig, (ax, au) = plt.subplots(
         2, 1, figsize=(6.4, 6.0), dpi=120, sharex=True, height_ratios=(3, 2)
@@ -201,12 +202,7 @@ def plot(dense, rows, path):
     ax2 = ax.twinx()
     speedup = [dense.cycles / r.cycles for _, r in rows]
     ax2.plot(xs, speedup, "s:", color="tab:green", label="speedup (dense / sparse cycles)")
-    ax2.axhline(1.0, color="grey", lw=0.8, ls="-.", label="1x: break-even")
-    ax2.set_yscale("log")
-    times = _times()
-    ax2.yaxis.set_major_formatter(times)
-    ax2.yaxis.set_minor_formatter(times)
-    ax2.set_ylabel("speedup of sparse over dense")
+    _speedup_axis(ax2, "speedup of sparse over dense")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize="small")
@@ -242,6 +238,16 @@ def _times():
     return FuncFormatter(lambda v, _: f"{v:g}x")
 
 
+def _speedup_axis(ax, ylabel, break_even="1x: break-even"):
+    """A log speedup axis with "Nx" ticks and the 1x line."""
+    ax.axhline(1.0, color="grey", lw=0.8, ls="-.", label=break_even)
+    ax.set_yscale("log")
+    times = _times()
+    ax.yaxis.set_major_formatter(times)
+    ax.yaxis.set_minor_formatter(times)
+    ax.set_ylabel(ylabel)
+
+
 def _finish(plt, fig, au, levels, path):
     """The lower panel's utilisation scale and the shared sparsity axis; write the figure."""
     au.set_ylim(0, 100)
@@ -257,10 +263,18 @@ def _finish(plt, fig, au, levels, path):
     plt.close(fig)
 
 
-def plot_forms(plt, dense, rows, path):
+def _layer2_speedup(off, on):
+    """The dynamic form's GEMM (after the last PE has made its tile of A) without the filter
+    over with it, as activation.table_rows computes it."""
+    return (off.cycles - off.layer1_cycles) / max(1, on.cycles - on.layer1_cycles)
+
+
+def plot_forms(plt, dense, rows, path, dynamic=None):
     """Every form of sparsity (--pattern all) against the one dense run: the speedup of each
     over dense, with the 1x break-even line, and each one's mean PE utilisation; each point
-    at the sparsity its matrix has (2:4 stops at 0.75, moe moves in steps of 1/8)."""
+    at the sparsity its matrix has (2:4 stops at 0.75, moe moves in steps of 1/8). The
+    dynamic form (zeros made by a ReLU on the mesh, dropped by the sender), if given: its
+    GEMM's speedup over the same GEMM sending the zeros too, at the zeros the mesh made."""
     fig, (ax, au) = plt.subplots(
         2, 1, figsize=(6.4, 6.0), dpi=120, sharex=True, height_ratios=(3, 2)
     )
@@ -276,12 +290,13 @@ def plot_forms(plt, dense, rows, path):
         xs = [1 - r.macs_skipped / (r.macs + r.macs_skipped) for _, r in mine]  # as made
         ax.plot(xs, [dense.cycles / r.cycles for _, r in mine], "o-", label=form)
         au.plot(xs, [100 * r.utilisation for _, r in mine], "o-", label=form)
-    ax.axhline(1.0, color="grey", lw=0.8, ls="-.", label="1x: break-even")
-    ax.set_yscale("log")
-    times = _times()
-    ax.yaxis.set_major_formatter(times)
-    ax.yaxis.set_minor_formatter(times)
-    ax.set_ylabel(f"speedup over dense ({dense.cycles:,} cycles)")
+    if dynamic:
+        xs = [1 - on.sparsity for _, _, on in dynamic]
+        levels += [s for s, _, _ in dynamic]  # ticks at the levels asked
+        name = "dynamic (ReLU): over the same GEMM\nsending its zeros"
+        ax.plot(xs, [_layer2_speedup(off, on) for _, off, on in dynamic], "D--", label=name)
+        au.plot(xs, [100 * on.utilisation for _, _, on in dynamic], "D--", label="dynamic")
+    _speedup_axis(ax, f"speedup over dense ({dense.cycles:,} cycles)")
     ax.legend(loc="best", fontsize="small", title="where A's zeros are")
     ax.set_title(
         f"{dense.m}x{dense.k}x{dense.n} GEMM on {dense.mesh} PEs, {dense.arch}: "
@@ -289,6 +304,30 @@ def plot_forms(plt, dense, rows, path):
     )
     au.set_ylabel("PE utilisation % (mean)")
     _finish(plt, fig, au, levels, path)
+
+
+def plot_dynamic(dynamic, path):
+    """Dynamic activation sparsity alone (bench gemm --activation-sparsity --plot): against
+    the zeros the mesh made, the speedup of the filter, over the whole program and over the
+    GEMM after the ReLU; and the mean PE utilisation with and without the filter."""
+    plt = _pyplot()
+    fig, (ax, au) = plt.subplots(
+        2, 1, figsize=(6.4, 6.0), dpi=120, sharex=True, height_ratios=(3, 2)
+    )
+    xs = [1 - on.sparsity for _, _, on in dynamic]
+    whole = [off.cycles / on.cycles for _, off, on in dynamic]
+    ax.plot(xs, whole, "o-", label="whole program (ReLU, filter, GEMM)")
+    ax.plot(xs, [_layer2_speedup(off, on) for _, off, on in dynamic], "D--", label="the GEMM")
+    _speedup_axis(ax, "speedup of the filter\n(over the same program sending zeros)")
+    ax.legend(loc="best", fontsize="small")
+    on = dynamic[0][2]
+    ax.set_title(
+        f"C = ReLU(X W1 + b) B, {on.m}x{on.k}x{on.n} on {on.mesh} PEs, {on.arch}: dynamic sparsity"
+    )
+    au.plot(xs, [100 * off.utilisation for _, off, _ in dynamic], "o--", label="unfiltered")
+    au.plot(xs, [100 * on.utilisation for _, _, on in dynamic], "o-", label="filtered")
+    au.set_ylabel("PE utilisation % (mean)")
+    _finish(plt, fig, au, [s for s, _, _ in dynamic], path)
 
 
 def plot_gpu(dense, rows, models: dict, path):
@@ -304,12 +343,7 @@ def plot_gpu(dense, rows, models: dict, path):
         line = ax.plot(xs, best, "s--", label=f"{name} model, B read once")[0]
         ax.plot(xs, worst, "v:", color=line.get_color(), label=f"{name} model, B row per nonzero")
         ax.fill_between(xs, worst, best, color=line.get_color(), alpha=0.15)
-    ax.axhline(1.0, color="grey", lw=0.8, ls="-.")
-    ax.set_yscale("log")
-    times = _times()
-    ax.yaxis.set_major_formatter(times)
-    ax.yaxis.set_minor_formatter(times)
-    ax.set_ylabel("speedup over the same machine's dense GEMM")
+    _speedup_axis(ax, "speedup over the same machine's dense GEMM", None)
     ax.set_xscale("log")
     ax.invert_xaxis()
     ax.set_xticks(xs, [f"{s:g}" for s, _ in rows])
