@@ -253,3 +253,70 @@ def test_an_unplaced_pe_sends_nothing_so_it_lengthens_no_ring():
     rx, tx = _routes(3, 1, rules)
     caps = queue_storage(rx, tx, np.array([0, 1, 1], np.uint8), 2, 1, 1, 1, 3, 1)
     assert caps.tolist() == [0, 0, 4 + 1]  # from PE 1 only: 1 hop
+
+
+# ---------------------------------------------------------------- wse-emu info --memory
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from wse_emu.cli import main
+
+    return CliRunner().invoke(main, [*map(str, args)])
+
+
+def _memory(tmp_path, *args):
+    import json
+
+    out = tmp_path / "m.json"
+    r = _cli("info", "--memory", *args, "--json", out)
+    assert r.exit_code == 0, r.output
+    return r.output, json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("prog, mesh", [("row_broadcast", "8x4"), ("gemm_dense", "4x4")])
+def test_info_memory_is_what_load_allocates_part_by_part(prog, mesh, tmp_path):
+    out, rec = _memory(tmp_path, f"programs/{prog}.wsa", "--mesh", mesh)
+    w, h = map(int, mesh.split("x"))
+    m = Mesh(w, h)
+    m.load(f"programs/{prog}.wsa")
+    S, linked = m.state, m.program
+    allocated = sum(a.nbytes for f, a in zip(S._fields, S) if f not in VIEW_FIELDS)
+    allocated += linked.rx.nbytes + linked.tx.nbytes + linked.pe_image.nbytes
+    assert rec["state_bytes"] == sum(rec["parts"].values()) == allocated
+    assert rec["parts"]["input-queue rings"] == 21 * len(S.qpay)  # payload, 2 times, flag
+    assert rec["parts"]["SRAM (declared data)"] == w * h * S.sram8.shape[1]
+    assert f"{allocated:,} bytes" in out and "per PE" in out
+
+
+def test_info_memory_grows_with_the_footprint_not_the_sram_or_the_mesh(tmp_path):
+    """SRAM with the data declared (N fp32 values), not 48 KiB; a row broadcast's rings
+    with the row's length, not with the number of rows."""
+    per_pe = {}
+    for n, mesh in [(32, "16x4"), (1024, "16x4"), (32, "16x32"), (32, "64x4")]:
+        _, rec = _memory(
+            tmp_path, "programs/row_broadcast.wsa", "--mesh", mesh, "--const", f"N={n}"
+        )
+        per_pe[n, mesh] = rec
+    assert per_pe[32, "16x4"]["sram_row_bytes"] == 4 * 32
+    assert per_pe[1024, "16x4"]["sram_row_bytes"] == 4 * 1024
+    grown = per_pe[1024, "16x4"]["state_bytes"] - per_pe[32, "16x4"]["state_bytes"]
+    assert grown == 64 * 4 * (1024 - 32)  # only the SRAM rows grew, by the data declared
+    rings = {k: r["max_queue_slots"] for k, r in per_pe.items()}
+    assert rings[32, "16x32"] == rings[32, "16x4"] < rings[32, "64x4"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["info", "--mesh", "4x4"], "--mesh goes with --memory PROG"),
+        (["info", "--const", "N=3"], "--const goes with --memory PROG"),
+        (["info", "--memory", "nowhere.wsa"], "nowhere.wsa"),
+        (["info", "--memory", "programs/gemv.wsa", "--mesh", "0x4"], "--mesh"),
+        (["info", "--memory", "programs/gemv.wsa", "--json", "/no/dir/m.json"], "--json"),
+    ],
+)
+def test_info_memory_bad_input_is_a_clear_error(args, message):
+    r = _cli(*args)
+    assert r.exit_code != 0 and message in r.output and "Traceback" not in r.output

@@ -1032,8 +1032,27 @@ def _echo_table(table):
     "--arch", type=click.Choice(ARCHS), default=None, help="show one profile (default: all)"
 )
 @_set_option
-def info(arch, overrides):
-    """Show the arch profiles and their cost table, with a source for every number."""
+@click.option(
+    "--memory",
+    "prog",
+    type=click.Path(dir_okay=False),
+    metavar="PROG",
+    help="instead: the state PROG takes on --mesh (linked, not run), part by part, in total "
+    "and per PE (--arch default wse3)",
+)
+@_mesh_option
+@_const_option
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="with --memory")
+def info(arch, overrides, prog, mesh, consts, json_path):
+    """Show the arch profiles and their cost table, with a source for every number; or, with
+    --memory PROG, what PROG's state takes."""
+    if prog is not None:
+        return _memory_info(prog, mesh, arch or "wse3", overrides, consts, json_path)
+    ctx = click.get_current_context()
+    for name in ("mesh", "consts", "json_path"):
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+            flag = {"consts": "const", "json_path": "json"}.get(name, name)
+            _fail(f"error: --{flag} goes with --memory PROG")
     archs = [arch] if arch else list(ARCHS)
     profiles = [_profile(a, overrides) for a in archs]
     rows = list(profiles[0].rows())
@@ -1044,6 +1063,50 @@ def info(arch, overrides):
         click.echo(f"{group + '.' + key:<{name_w}}{vals}  {source}")
     if overrides:
         click.echo("* overridden with --set")
+
+
+def _memory_info(prog, mesh, arch, overrides, consts, json_path):
+    """`info --memory`: the state's parts as Mesh.load would allocate them."""
+    from .memory import breakdown
+    from .runtime import footprint
+
+    _writable(json_path, "--json")
+    profile = _profile(arch, overrides)
+    linked = _link(prog, mesh, profile, consts)
+    use, storage, _, _ = footprint(linked, profile)
+    n_pe = linked.width * linked.height
+    parts = breakdown(n_pe, profile, use)
+    total = sum(parts.values())
+    click.echo(
+        f"{prog} on {linked.width}x{linked.height} {arch}: state {total:,} bytes "
+        f"({total / 1e9:.3g} GB), {total / n_pe:,.0f} bytes per PE"
+    )
+    click.echo(
+        f"SRAM {use.sram_row:,} bytes per PE allocated (the declared data; the PE has "
+        f"{profile['sram_bytes']:,}); {use.queue_slots:,} ring slots, at most "
+        f"{int(storage.max(initial=0)):,} in one queue; {use.microthreads:,} microthread rows; "
+        f"{use.n_insn:,} instructions"
+    )
+    _echo_table(
+        [("part", "bytes", "per PE", "share")]
+        + [(k, f"{v:,}", f"{v / n_pe:,.1f}", f"{v / total:.1%}") for k, v in parts.items()]
+    )
+    if json_path:
+        record = {
+            "program": prog,
+            "mesh": f"{linked.width}x{linked.height}",
+            "arch": arch,
+            "state_bytes": total,
+            "bytes_per_pe": total / n_pe,
+            "parts": parts,
+            "sram_row_bytes": use.sram_row,
+            "queue_slots": use.queue_slots,
+            "max_queue_slots": int(storage.max(initial=0)),
+            "microthread_rows": use.microthreads,
+            "instructions": use.n_insn,
+            "wse_emu_version": version(),
+        }
+        Path(json_path).write_text(json.dumps(record, indent=1))
 
 
 @main.command("isa")

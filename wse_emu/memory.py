@@ -122,5 +122,23 @@ def state_bytes(n_pe: int, arch, use: Footprint = Footprint()) -> int:
     )
 
 
+def breakdown(n_pe: int, arch, use: Footprint = Footprint()) -> dict[str, int]:
+    """state_bytes(n_pe, arch, use) by what it is for, each part the difference it makes to
+    what engine/state.py allocates (so the parts add up to the total): the fixed per-PE
+    state, SRAM rows, breakpoint rows, queue rings, microthread rows, and what is shared
+    (code, decode and task tables)."""
+    fixed = per_pe_bytes(arch)
+    parts = {
+        "per-PE state (registers, DSDs, queues, routes, links)": n_pe * fixed,
+        "SRAM (declared data)": n_pe * (per_pe_bytes(arch, 0, use.sram_row) - fixed),
+        "breakpoint rows (one byte per instruction)": n_pe
+        * (per_pe_bytes(arch, use.n_insn, 0) - fixed),
+        "input-queue rings": use.queue_slots * QUEUE_SLOT_BYTES,
+        "microthread rows": use.microthreads * microthread_bytes(arch),
+    }
+    parts["shared (code, task tables)"] = state_bytes(n_pe, arch, use) - sum(parts.values())
+    return parts
+
+
 def _gb(n: int) -> str:
     return f"{n / 1e9:.3g} GB"

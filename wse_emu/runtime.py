@@ -173,21 +173,8 @@ class Mesh:
         code = decode(linked.code, self.arch)
         a = self.arch
         placed = (linked.pe_image >= 0).astype(np.uint8)
-        storage = queue_storage(
-            linked.rx,
-            linked.tx,
-            placed,
-            a["queue_depth"],
-            a["hop_latency"],
-            a["ramp_on"],
-            a["ramp_off"],
-            self.width,
-            self.height,
-        )
-        sram_row = sram_footprint(linked.images)
-        hosts, per_host = _microthread_hosts(linked)
-        n_ut = len(hosts) * per_host
-        use = Footprint(len(linked.code), int(storage.sum()), sram_row, n_ut, len(linked.images))
+        use, storage, hosts, per_host = footprint(linked, a)
+        sram_row, n_ut = use.sram_row, use.microthreads
         check_memory(self.width, self.height, a, use)
         self.state = None  # published below, only once every check has passed
         S = new_state(
@@ -657,6 +644,34 @@ class Mesh:
                 )
         lines += [f"  warning: {w}" for w in self.route_warnings]
         return "\n".join(lines)
+
+
+def footprint(linked: Linked, arch: ArchProfile):
+    """What loading linked makes the state hold besides its fixed per-PE part, found without
+    allocating it: (Footprint, the wavelet slots of every input queue's ring, the PEs
+    that get microthread rows, rows each). Mesh.load sizes the state by it; `wse-emu info
+    --memory` reports it."""
+    placed = (linked.pe_image >= 0).astype(np.uint8)
+    storage = queue_storage(
+        linked.rx,
+        linked.tx,
+        placed,
+        arch["queue_depth"],
+        arch["hop_latency"],
+        arch["ramp_on"],
+        arch["ramp_off"],
+        linked.width,
+        linked.height,
+    )
+    hosts, per_host = _microthread_hosts(linked)
+    use = Footprint(
+        len(linked.code),
+        int(storage.sum()),
+        sram_footprint(linked.images),
+        len(hosts) * per_host,
+        len(linked.images),
+    )
+    return use, storage, hosts, per_host
 
 
 def _microthread_hosts(linked: Linked) -> tuple[np.ndarray, int]:
