@@ -1,4 +1,5 @@
-"""Host seconds of dense and sparse GEMM on the emulated mesh (load, run and gather), with
+"""Host seconds of dense and sparse GEMM (every static form, the dynamic one) and of the
+transformer block's FFN on the emulated mesh (load, run and gather), with
 the emulated cycles, MACs and utilisation in extra_info and NumPy's matmul of the same
 shapes timed in the same run, so the emulator's cost shows as a ratio.
 
@@ -10,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from wse_emu.kernels import activation, gemm
+from wse_emu.kernels import activation, gemm, transformer
 
 CASES = [(256, 8, 5), (1024, 32, 3)]  # size, mesh side, rounds
 
@@ -58,6 +59,33 @@ def test_sparse(benchmark, size, p, rounds, sparsity):
     B = rng.standard_normal((size, size)).astype(np.float16)
     _, res = benchmark.pedantic(gemm.sparse, args=(A, B, p), rounds=rounds)
     _record(benchmark, res, A, B)
+
+
+@pytest.mark.parametrize("pattern", ["2:4", "block", "moe"])
+def test_sparse_structured(benchmark, pattern):
+    # the structured forms at 75% zeros, 512^3 on 16x16 (README "Structured sparsity")
+    rng = np.random.default_rng(0)
+    A = gemm.sparse_matrix(512, 512, 0.75, pattern, seed=0)
+    B = rng.standard_normal((512, 512)).astype(np.float16)
+    _, res = benchmark.pedantic(gemm.sparse, args=(A, B, 16), rounds=3)
+    _record(benchmark, res, A, B)
+
+
+def test_ffn_layernorm(benchmark):
+    # LayerNorm(GELU(X W + b)): 256 tokens, D 64, F 512 on 16x8 PEs (32 tokens per row)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 64)) * 0.5
+    W = rng.standard_normal((64, 512)) / 8
+    b = rng.standard_normal(512) * 0.1
+    _, res = benchmark.pedantic(transformer.ffn_layernorm, args=(X, W, b, 16, 8), rounds=3)
+    benchmark.extra_info.update(
+        cycles=res.cycles,
+        cycles_per_token=res.cycles_per_token,
+        utilisation=round(res.utilisation, 4),
+        max_abs_error=res.max_abs_error,
+        verified=res.verified,
+    )
+    assert res.verified
 
 
 @pytest.mark.parametrize("filtered", [False, True])
